@@ -1,0 +1,74 @@
+"""CareCircle: the patient portal of an integrated care practice."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from portal import config as settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: settings, extensions, blueprints, errors, request hooks, CLI."""
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.from_mapping(settings.load(Path(app.instance_path), config))
+    logging.basicConfig(level=app.config["LOG_LEVEL"])
+    register_extensions(app)
+    register_blueprints(app)
+    from portal import web
+
+    web.register_errorhandlers(app)
+    web.register_request_hooks(app)
+    web.register_template_helpers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from portal.extensions import csrf, db, login_manager, migrate, oauth
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Sign in to see this page."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+    csrf.init_app(app)
+    oauth.init_app(app)
+    with app.app_context():
+        from portal import models  # noqa: F401  (register every table with the metadata)
+        from portal.db_events import configure_engine
+
+        configure_engine(db.engine)
+
+
+def register_blueprints(app: Flask) -> None:
+    from portal import health
+    from portal.auth import views as auth_views
+    from portal.careplan import views as careplan_views
+    from portal.clinic import views as clinic_views
+
+    for blueprint in (
+        health.bp,
+        auth_views.bp,
+        careplan_views.bp,
+        clinic_views.bp,
+    ):
+        app.register_blueprint(blueprint)
+
+
+def register_commands(app: Flask) -> None:
+    from portal import cli
+
+    cli.register(app)

@@ -1,0 +1,213 @@
+"""THE access policy: how the signed-in user relates to a patient, and what that allows.
+
+Every patient-scoped view goes through `patient_view`, which resolves the
+relation from the database on every request (so a revoked relation stops
+working at once, also in sessions already open) and answers 404 when there is
+none: a stranger never learns that a patient exists.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+
+from flask import abort, g, request
+from flask_login import current_user
+from sqlalchemy import and_, select
+
+from portal.auth.models import User, UserKind
+from portal.careplan.models import CareTeamMember
+from portal.extensions import db
+from portal.patients import Patient
+
+
+class Relation(enum.StrEnum):
+    SELF = "self"
+    CAREGIVER = "caregiver"
+    CARE_TEAM = "care_team"
+    NONE = "none"
+
+
+class Scope(enum.StrEnum):
+    """What an access allows. Caregiver grants (a later release) name a subset."""
+
+    PLAN_READ = "plan:read"
+    PLAN_EDIT = "plan:edit"  # add, change, retire concerns, goals, activities
+    PLAN_AGREE = "plan:agree"  # mark the plan as reviewed and agreed
+    TEAM_MANAGE = "team:manage"
+    GOALS_READ = "goals:read"
+    GOALS_WRITE = "goals:write"  # create and change one's own goals, answer proposals
+    GOALS_PROPOSE = "goals:propose"
+    GOALS_LOG = "goals:log"
+    GOALS_REVIEW = "goals:review"  # set achievement and status as the team
+    MESSAGES = "messages"
+    DECISIONS_READ = "decisions:read"
+    DECISIONS_WRITE = "decisions:write"
+    NOTIFY = "notify"
+    SENSITIVE = "sensitive"  # see items marked sensitive
+
+
+SELF_SCOPES = frozenset(
+    {
+        Scope.PLAN_READ,
+        Scope.PLAN_AGREE,
+        Scope.GOALS_READ,
+        Scope.GOALS_WRITE,
+        Scope.GOALS_LOG,
+        Scope.MESSAGES,
+        Scope.DECISIONS_READ,
+        Scope.DECISIONS_WRITE,
+        Scope.NOTIFY,
+        Scope.SENSITIVE,
+    }
+)
+CARE_TEAM_SCOPES = frozenset(
+    {
+        Scope.PLAN_READ,
+        Scope.PLAN_EDIT,
+        Scope.TEAM_MANAGE,
+        Scope.GOALS_READ,
+        Scope.GOALS_PROPOSE,
+        Scope.GOALS_REVIEW,
+        Scope.MESSAGES,
+        Scope.DECISIONS_READ,
+        Scope.SENSITIVE,
+    }
+)
+
+
+class AccessDenied(Exception):
+    """The actor relates to the patient but lacks the scope for this operation."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(scope)
+        self.scope = scope
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """Who is acting, for which patient, as which relation, with which scopes."""
+
+    actor_id: int
+    actor_name: str
+    actor_kind: UserKind
+    patient_id: int
+    patient_name: str
+    patient_user_id: int | None
+    relation: Relation
+    scopes: frozenset[str]
+    plan_version: int = 0
+    plan_agreed_version: int | None = None
+    team_role: str | None = None
+
+    def can(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    def require(self, scope: str) -> None:
+        """Raise AccessDenied unless the access holds `scope` (services call this)."""
+        if scope not in self.scopes:
+            raise AccessDenied(scope)
+
+    @property
+    def sees_sensitive(self) -> bool:
+        return Scope.SENSITIVE in self.scopes
+
+    @property
+    def is_self(self) -> bool:
+        return self.relation is Relation.SELF
+
+    @property
+    def is_care_team(self) -> bool:
+        return self.relation is Relation.CARE_TEAM
+
+    def describe(self) -> str:
+        """'Sam Morgan, caregiver, for Alex Morgan': how the audit log names an access."""
+        if self.is_self:
+            return f"{self.actor_name} (self)"
+        return f"{self.actor_name}, {self.relation.value.replace('_', ' ')}, for {self.patient_name}"
+
+
+def resolve(user: User, patient_id: int) -> Access | None:
+    """The access `user` has to patient `patient_id`, or None when there is no relation."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    membership = and_(
+        CareTeamMember.patient_id == Patient.id,
+        CareTeamMember.user_id == user.id,
+        CareTeamMember.ended_at.is_(None),
+    )
+    row = db.session.execute(
+        select(
+            Patient.id,
+            Patient.given_name,
+            Patient.family_name,
+            Patient.user_id,
+            Patient.plan_version,
+            Patient.plan_agreed_version,
+            CareTeamMember.role,
+        )
+        .outerjoin(CareTeamMember, membership)
+        .where(Patient.id == patient_id)
+    ).first()
+    if row is None:
+        return None
+    if row.user_id == user.id:
+        relation, scopes = Relation.SELF, SELF_SCOPES
+    elif row.role is not None and user.kind is UserKind.CLINICIAN:
+        relation, scopes = Relation.CARE_TEAM, CARE_TEAM_SCOPES
+    else:
+        return None
+    return Access(
+        actor_id=user.id,
+        actor_name=user.name,
+        actor_kind=user.kind,
+        patient_id=row.id,
+        patient_name=f"{row.given_name} {row.family_name}",
+        patient_user_id=row.user_id,
+        relation=relation,
+        scopes=scopes,
+        plan_version=row.plan_version,
+        plan_agreed_version=row.plan_agreed_version,
+        team_role=row.role,
+    )
+
+
+def own_patient_id(user: User) -> int | None:
+    """The patient record a patient account is linked to."""
+    return db.session.scalar(select(Patient.id).where(Patient.user_id == user.id))
+
+
+def patient_view(scope: str = Scope.PLAN_READ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a view taking `patient_id`: sign-in required, relation resolved, scope checked.
+
+    The view receives the resolved `Access` as its first argument instead of
+    `patient_id`. No relation answers 404; a relation without the scope, 403.
+    """
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def wrapper(patient_id: int, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated:
+                from portal.extensions import login_manager
+
+                return login_manager.unauthorized()
+            access = resolve(current_user._get_current_object(), patient_id)
+            if access is None:
+                abort(404)
+            if scope and not access.can(scope):
+                raise AccessDenied(scope)
+            g.access = access
+            return view(access, **kwargs)
+
+        wrapper.required_scope = scope  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorator
+
+
+def wants_json() -> bool:
+    """True for the JSON API, whose errors and redirects are JSON."""
+    return request.path.startswith("/api/")

@@ -1,0 +1,21 @@
+"""Accounts, password sign-in and server-side sessions."""
+
+from flask import session
+
+from portal.auth.models import User
+from portal.auth.services import check_session
+from portal.extensions import login_manager
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    """Flask-Login's loader: only a live server-side session yields a user."""
+    from portal.auth.views import SESSION_TOKEN_KEY
+
+    token = session.get(SESSION_TOKEN_KEY)
+    if not token:
+        return None
+    result = check_session(token, user_id)
+    if result.expired:
+        session.clear()
+    return result.user

@@ -1,0 +1,179 @@
+"""Passwords, sign-in throttling and server-side sessions."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from portal.auth.models import AuthSession, LoginThrottle, User
+from portal.db import utcnow
+from portal.extensions import db
+
+# Touch last_seen_at at most this often: idle timeouts are accurate to a
+# minute, and most requests write nothing for the session.
+LAST_SEEN_RESOLUTION = timedelta(seconds=60)
+
+
+class SignInRefused(Exception):
+    """Too many failures for this address; `wait` says for how long."""
+
+    def __init__(self, wait: timedelta) -> None:
+        super().__init__(wait)
+        self.wait = wait
+
+    @property
+    def message(self) -> str:
+        seconds = max(1, int(self.wait.total_seconds()))
+        if seconds >= 90:
+            when = f"{(seconds + 59) // 60} minutes"
+        else:
+            when = f"{seconds} seconds"
+        return f"Too many failed sign-in attempts. For your safety, try again in {when}."
+
+
+def hash_password(password: str) -> str:
+    """Hash with the configured approved KDF (scrypt N=2^17 by default)."""
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+_dummy_hashes: dict[str, str] = {}
+
+
+def _dummy_hash() -> str:
+    method = current_app.config["PASSWORD_HASH_METHOD"]
+    if method not in _dummy_hashes:
+        _dummy_hashes[method] = generate_password_hash(secrets.token_hex(8), method=method)
+    return _dummy_hashes[method]
+
+
+def _throttle_key(email: str) -> str:
+    return hashlib.sha256(normalize_email(email).encode()).hexdigest()
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _check_throttle(throttle: LoginThrottle | None, now: datetime) -> None:
+    if throttle is not None and throttle.locked_until and throttle.locked_until > now:
+        raise SignInRefused(throttle.locked_until - now)
+
+
+def _record_failure(throttle: LoginThrottle | None, key: str, now: datetime) -> None:
+    cfg = current_app.config
+    if throttle is None:
+        throttle = LoginThrottle(key=key, failures=0)
+        db.session.add(throttle)
+    throttle.failures += 1
+    throttle.last_failure_at = now
+    if throttle.failures >= cfg["LOGIN_LOCK_AFTER"]:
+        throttle.locked_until = now + timedelta(minutes=cfg["LOGIN_LOCK_MINUTES"])
+    elif throttle.failures >= cfg["LOGIN_SLOW_AFTER"]:
+        # 5 s, 10 s, 20 s, ... between attempts before the lock.
+        throttle.locked_until = now + timedelta(
+            seconds=5 * 2 ** (throttle.failures - cfg["LOGIN_SLOW_AFTER"])
+        )
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user with these credentials, or None; raises SignInRefused when throttled.
+
+    Unknown addresses cost the same hash work and are throttled the same way, so
+    neither the answer nor its timing says whether an account exists.
+    """
+    key = _throttle_key(email)
+    now = utcnow()
+    throttle = db.session.get(LoginThrottle, key)
+    _check_throttle(throttle, now)
+    user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    stored = user.password_hash if user is not None else _dummy_hash()
+    valid = check_password_hash(stored, password) and user is not None and user.is_active
+    if not valid:
+        _record_failure(throttle, key, now)
+        return None
+    if throttle is not None:
+        db.session.delete(throttle)
+    if not user.password_hash.startswith(current_app.config["PASSWORD_HASH_METHOD"] + "$"):
+        user.password_hash = hash_password(password)  # upgrade the stored hash's cost
+    return user
+
+
+@dataclass(frozen=True)
+class SessionCheck:
+    user: User | None
+    expired: bool = False
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(user: User, user_agent: str | None) -> str:
+    """Create a server-side session; returns the token the cookie carries."""
+    token = secrets.token_urlsafe(32)
+    db.session.add(
+        AuthSession(token_hash=_token_hash(token), user_id=user.id, user_agent=(user_agent or "")[:200])
+    )
+    return token
+
+
+def check_session(token: str, user_id: str) -> SessionCheck:
+    """Load the user of a live session, revoking it when idle or past its lifetime."""
+    row = db.session.execute(
+        select(AuthSession, User)
+        .join(User, User.id == AuthSession.user_id)
+        .where(AuthSession.token_hash == _token_hash(token), AuthSession.revoked_at.is_(None))
+    ).first()
+    if row is None:
+        return SessionCheck(None)
+    auth_session, user = row
+    if not hmac.compare_digest(str(user.id), str(user_id)) or not user.is_active:
+        return SessionCheck(None)
+    now = utcnow()
+    cfg = current_app.config
+    idle = timedelta(minutes=cfg["SESSION_IDLE_MINUTES"])
+    lifetime = timedelta(hours=cfg["SESSION_ABSOLUTE_HOURS"])
+    if now - auth_session.last_seen_at > idle or now - auth_session.created_at > lifetime:
+        auth_session.revoked_at = now
+        return SessionCheck(None, expired=True)
+    if now - auth_session.last_seen_at > LAST_SEEN_RESOLUTION:
+        auth_session.last_seen_at = now
+    return SessionCheck(user)
+
+
+def end_session(token: str) -> None:
+    """Revoke a session on the server (sign-out)."""
+    db.session.execute(
+        update(AuthSession)
+        .where(AuthSession.token_hash == _token_hash(token), AuthSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def end_all_sessions(user_id: int) -> None:
+    """Revoke every session of a user (password change, account disabled)."""
+    db.session.execute(
+        update(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def create_user(email: str, password: str, name: str, kind, **fields) -> User:
+    """Create an account (CLI and clinic staff); raises ValueError if the email is taken."""
+    email = normalize_email(email)
+    if db.session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise ValueError(f"an account with the email {email} already exists")
+    if len(password) < 12:
+        raise ValueError("passwords need at least 12 characters")
+    user = User(email=email, password_hash=hash_password(password), name=name, kind=kind, **fields)
+    db.session.add(user)
+    db.session.flush()
+    return user

@@ -1,0 +1,98 @@
+"""Sign-in, sign-out, and the landing redirect."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from portal.access import own_patient_id
+from portal.auth import services
+from portal.auth.forms import LoginForm
+from portal.auth.models import UserKind
+
+bp = Blueprint("auth", __name__)
+
+SESSION_TOKEN_KEY = "sid"
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only same-site paths: never an open redirect."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target:
+        return None
+    return target
+
+
+def home_url() -> str:
+    """Where a signed-in user starts: their own home, or the clinic panel."""
+    if current_user.kind is UserKind.CLINICIAN:
+        return url_for("clinic.panel")
+    if current_user.kind is UserKind.PATIENT:
+        patient_id = own_patient_id(current_user)
+        if patient_id is not None:
+            return url_for("careplan.home", patient_id=patient_id)
+    return url_for("auth.no_patients")
+
+
+@bp.get("/")
+def index():
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login"))
+    return redirect(home_url())
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(home_url())
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = services.authenticate(form.email.data, form.password.data)
+        except services.SignInRefused as refused:
+            form.form_errors.append(refused.message)
+            return render_template("auth/login.html", form=form), 429
+        if user is not None:
+            session.clear()  # a fresh session on sign-in: no fixation
+            session.permanent = True
+            session[SESSION_TOKEN_KEY] = services.start_session(
+                user, request.headers.get("User-Agent")
+            )
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")) or home_url())
+        form.form_errors.append(
+            "The email address or password is not right. Check them and try again."
+        )
+        status = 422
+    elif request.method == "POST":
+        status = 422
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.post("/logout")
+def logout():
+    token = session.get(SESSION_TOKEN_KEY)
+    if token:
+        services.end_session(token)
+    logout_user()
+    session.clear()
+    flash("You are signed out. Nothing of yours is left on this device.", "info")
+    response = redirect(url_for("auth.login"))
+    # The browser drops this site's caches and stored data (the service worker's
+    # saved pages and the offline queue): a shared phone forgets the user.
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'
+    return response
+
+
+@bp.get("/welcome")
+@login_required
+def no_patients():
+    """A signed-in account that is linked to no patient yet (e.g. a caregiver before a grant)."""
+    return render_template("auth/no_patients.html")

@@ -1,0 +1,174 @@
+"""The shared care plan: patient home, plan, history, and the clinician's edits."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+
+from portal import audit
+from portal.access import Access, Scope, patient_view
+from portal.auth.models import Discipline
+from portal.careplan import services
+from portal.careplan.forms import FORMS, TeamMemberForm
+from portal.careplan.services import PlanError
+
+bp = Blueprint("careplan", __name__, url_prefix="/p/<int:patient_id>")
+
+
+@bp.get("/")
+@patient_view(Scope.PLAN_READ)
+def home(access: Access):
+    """The patient's home: today, what the team said, what's next."""
+    if access.is_care_team:
+        return redirect(url_for("careplan.plan", patient_id=access.patient_id))
+    plan = services.load_plan(access)
+    return render_template("careplan/home.html", access=access, plan=plan)
+
+
+@bp.get("/plan")
+@patient_view(Scope.PLAN_READ)
+def plan(access: Access):
+    view = services.load_plan(access)
+    return render_template("careplan/plan.html", access=access, plan=view)
+
+
+@bp.get("/plan/history")
+@patient_view(Scope.PLAN_READ)
+def history(access: Access):
+    revisions = services.history(access)
+    return render_template("careplan/history.html", access=access, revisions=revisions)
+
+
+@bp.post("/plan/seen")
+@patient_view(Scope.PLAN_READ)
+def seen(access: Access):
+    services.mark_seen(access)
+    return redirect(url_for("careplan.plan", patient_id=access.patient_id))
+
+
+@bp.post("/plan/agree")
+@patient_view(Scope.PLAN_AGREE)
+def agree(access: Access):
+    services.agree(access)
+    flash("Thank you. Your care team can see that you agree with this plan.", "success")
+    return redirect(url_for("careplan.plan", patient_id=access.patient_id))
+
+
+def _item_form(access: Access, kind: str, item=None):
+    form = FORMS[kind](obj=item)
+    if kind == "activity":
+        form.set_team(services.load_team(access.patient_id))
+        if item is not None and not form.is_submitted():
+            form.load(item)
+    if item is not None and not form.is_submitted():
+        form.sensitivity.data = item.sensitivity.value if item.sensitivity else ""
+        for name in ("category", "status", "discipline", "frequency"):
+            field = getattr(form, name, None)
+            value = getattr(item, name, None)
+            if field is not None and value is not None:
+                field.data = value.value
+    return form
+
+
+def _render_item_form(access: Access, kind: str, form, item=None, status: int = 200):
+    return (
+        render_template(
+            "careplan/item_form.html",
+            access=access,
+            kind=services.item_kind(kind),
+            form=form,
+            item=item,
+        ),
+        status,
+    )
+
+
+@bp.route("/plan/<kind>/new", methods=["GET", "POST"])
+@patient_view(Scope.PLAN_EDIT)
+def new_item(access: Access, kind: str):
+    services.item_kind(kind)
+    form = _item_form(access, kind)
+    if form.validate_on_submit():
+        try:
+            item = services.add_item(access, kind, form.values())
+        except PlanError as error:
+            form.form_errors.append(str(error))
+        else:
+            flash(f"Added “{item.title}” to the plan.", "success")
+            return redirect(url_for("careplan.plan", patient_id=access.patient_id))
+    return _render_item_form(access, kind, form, status=422 if form.is_submitted() else 200)
+
+
+@bp.route("/plan/<kind>/<int:item_id>/edit", methods=["GET", "POST"])
+@patient_view(Scope.PLAN_EDIT)
+def edit_item(access: Access, kind: str, item_id: int):
+    item = services.get_item(access, kind, item_id)
+    form = _item_form(access, kind, item)
+    if form.validate_on_submit():
+        try:
+            services.change_item(access, kind, item_id, form.values())
+        except PlanError as error:
+            form.form_errors.append(str(error))
+        else:
+            flash(f"Saved “{item.title}”.", "success")
+            return redirect(url_for("careplan.plan", patient_id=access.patient_id))
+    else:
+        audit.record(access, "read", kind, item.id)
+    return _render_item_form(access, kind, form, item, status=422 if form.is_submitted() else 200)
+
+
+@bp.post("/plan/<kind>/<int:item_id>/retire")
+@patient_view(Scope.PLAN_EDIT)
+def retire_item(access: Access, kind: str, item_id: int):
+    try:
+        item = services.retire_item(access, kind, item_id)
+    except PlanError as error:
+        flash(str(error), "error")
+    else:
+        flash(f"Retired “{item.title}”. It stays in the plan's history.", "success")
+    return redirect(url_for("careplan.plan", patient_id=access.patient_id))
+
+
+@bp.route("/team", methods=["GET", "POST"])
+@patient_view(Scope.PLAN_READ)
+def team(access: Access):
+    form = None
+    if access.can(Scope.TEAM_MANAGE):
+        form = TeamMemberForm()
+        form.user_id.choices = [
+            (u.id, f"{u.name}, {u.job_title or u.discipline.label}")
+            for u in services.clinicians_not_on_team(access.patient_id)
+        ]
+        if request.method == "POST" and form.validate_on_submit():
+            try:
+                services.add_team_member(
+                    access,
+                    form.user_id.data,
+                    form.role.data.strip(),
+                    Discipline(form.discipline.data),
+                    form.is_lead.data,
+                )
+            except PlanError as error:
+                form.form_errors.append(str(error))
+            else:
+                flash("Added to the care team.", "success")
+                return redirect(url_for("careplan.team", patient_id=access.patient_id))
+    elif request.method == "POST":
+        from portal.access import AccessDenied
+
+        raise AccessDenied(Scope.TEAM_MANAGE)
+    members = services.load_team(access.patient_id)
+    audit.record(access, "read", "care_team", access.patient_id)
+    status = 422 if request.method == "POST" else 200
+    return render_template("careplan/team.html", access=access, members=members, form=form), status
+
+
+@bp.post("/team/<int:member_id>/remove")
+@patient_view(Scope.TEAM_MANAGE)
+def remove_member(access: Access, member_id: int):
+    try:
+        services.remove_team_member(access, member_id)
+    except PlanError as error:
+        flash(str(error), "error")
+    else:
+        flash("Removed from the care team.", "success")
+    return redirect(url_for("careplan.team", patient_id=access.patient_id))

@@ -1,0 +1,133 @@
+"""Settings from the environment, with safe defaults.
+
+`PORTAL_ENV` picks the profile: `development` (the default for `make run`),
+`test`, or `production`. Production refuses to start without an explicit
+`SECRET_KEY` and never uses a generated development key.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+ENVIRONMENTS = ("development", "test", "production")
+
+# scrypt with N = 2^17, r = 8, p = 1: an approved password KDF at OWASP's
+# recommended cost (128 MiB, about a quarter second per hash on this hardware).
+PRODUCTION_PASSWORD_METHOD = "scrypt:131072:8:1"
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable portal."""
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _dev_secret_key(instance_path: Path) -> str:
+    """Generate a development key once into instance/, so sessions survive restarts."""
+    key_file = instance_path / "dev-secret-key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+def _database_url(env: str, instance_path: Path) -> str:
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if env == "test":
+        url = os.environ.get("TEST_DATABASE_URL", "").strip() or url
+    if not url:
+        instance_path.mkdir(parents=True, exist_ok=True)
+        name = "carecircle-test.db" if env == "test" else "carecircle.db"
+        return f"sqlite:///{instance_path / name}"
+    if url.startswith("postgres://"):  # the form Heroku-style platforms hand out
+        url = "postgresql://" + url.removeprefix("postgres://")
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def load(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build the Flask config mapping from the environment and explicit overrides."""
+    overrides = dict(overrides or {})
+    env = overrides.get("PORTAL_ENV") or os.environ.get("PORTAL_ENV", "development")
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"PORTAL_ENV must be one of {', '.join(ENVIRONMENTS)}, got {env!r}")
+    production = env == "production"
+
+    secret = os.environ.get("SECRET_KEY", "").strip()
+    if not secret and "SECRET_KEY" not in overrides:
+        if production:
+            raise ConfigError("SECRET_KEY must be set in production")
+        secret = _dev_secret_key(instance_path)
+
+    cfg: dict[str, Any] = {
+        "PORTAL_ENV": env,
+        "TESTING": env == "test",
+        "SECRET_KEY": secret,
+        "SQLALCHEMY_DATABASE_URI": _database_url(env, instance_path),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": production},
+        "SQLALCHEMY_RECORD_QUERIES": False,
+        # Sessions: revocable on the server, idle and absolute limits in minutes.
+        "SESSION_IDLE_MINUTES": _int("SESSION_IDLE_MINUTES", 30),
+        "SESSION_ABSOLUTE_HOURS": _int("SESSION_ABSOLUTE_HOURS", 12),
+        "SESSION_COOKIE_NAME": "cc_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", production),
+        "REMEMBER_COOKIE_DURATION": 0,
+        "PASSWORD_HASH_METHOD": os.environ.get("PASSWORD_HASH_METHOD", PRODUCTION_PASSWORD_METHOD),
+        # Sign-in throttling: after SLOW_AFTER failures each attempt must wait,
+        # doubling; after LOCK_AFTER the address is refused for LOCK_MINUTES.
+        "LOGIN_SLOW_AFTER": _int("LOGIN_SLOW_AFTER", 3),
+        "LOGIN_LOCK_AFTER": _int("LOGIN_LOCK_AFTER", 8),
+        "LOGIN_LOCK_MINUTES": _int("LOGIN_LOCK_MINUTES", 15),
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the server-side session
+        "WTF_CSRF_SSL_STRICT": production,
+        "WTF_CSRF_HEADERS": ["X-CSRFToken", "X-CSRF-Token"],
+        # Push notifications (see portal/notifications).
+        "VAPID_PRIVATE_KEY": os.environ.get("VAPID_PRIVATE_KEY", ""),
+        "VAPID_SUBJECT": os.environ.get("VAPID_SUBJECT", "mailto:privacy@carecircle.example"),
+        "PUSH_SERVICE_HOSTS": os.environ.get(
+            "PUSH_SERVICE_HOSTS",
+            "fcm.googleapis.com,updates.push.services.mozilla.com,"
+            "*.notify.windows.com,web.push.apple.com,*.push.apple.com",
+        ),
+        "PUSH_TTL_SECONDS": _int("PUSH_TTL_SECONDS", 24 * 3600),
+        "PUSH_TIMEOUT_SECONDS": _int("PUSH_TIMEOUT_SECONDS", 10),
+        "PUSH_MAX_ATTEMPTS": _int("PUSH_MAX_ATTEMPTS", 8),
+        "PUSH_MAX_SUBSCRIPTIONS": _int("PUSH_MAX_SUBSCRIPTIONS", 10),
+        "PUSH_CONCURRENCY": _int("PUSH_CONCURRENCY", 16),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+    }
+    if env == "test":
+        cfg["PASSWORD_HASH_METHOD"] = os.environ.get(
+            "TEST_PASSWORD_HASH_METHOD", "pbkdf2:sha256:1000"
+        )
+    cfg.update(overrides)
+    if production and cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") and not _bool(
+        "ALLOW_SQLITE_IN_PRODUCTION", False
+    ):
+        # One SQLite file cannot be shared by several app servers.
+        raise ConfigError("production needs DATABASE_URL pointing at PostgreSQL")
+    return cfg

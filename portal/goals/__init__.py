@@ -1,0 +1,1 @@
+"""Wellness goals, progress entries and the team's replies."""

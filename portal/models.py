@@ -1,0 +1,27 @@
+"""Imports every model so the metadata (and Alembic) knows every table."""
+
+from portal.audit.models import AuditEvent
+from portal.auth.models import AuthSession, LoginThrottle, User
+from portal.careplan.models import (
+    Activity,
+    CareTeamMember,
+    Concern,
+    PlanReview,
+    PlanRevision,
+)
+from portal.goals.models import Goal
+from portal.patients import Patient
+
+__all__ = [
+    "Activity",
+    "AuditEvent",
+    "AuthSession",
+    "CareTeamMember",
+    "Concern",
+    "Goal",
+    "LoginThrottle",
+    "Patient",
+    "PlanReview",
+    "PlanRevision",
+    "User",
+]

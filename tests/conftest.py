@@ -1,0 +1,173 @@
+"""Shared fixtures: one app per session, an empty database per test, signed-in clients.
+
+The suite runs on SQLite by default and on PostgreSQL when TEST_DATABASE_URL
+is set (`make test-postgres`, `.ci/run`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy import event, select
+
+from portal import create_app
+from portal.auth.models import User
+from portal.extensions import db as _db
+from portal.patients import Patient
+
+DEMO_PASSWORD = "demo-password-2026"
+_TMP = tempfile.mkdtemp(prefix="carecircle-tests-")
+
+
+def _database_url() -> str:
+    return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_TMP}/test.db"
+
+
+@pytest.fixture(scope="session")
+def app() -> Iterator[Flask]:
+    app = create_app(
+        {
+            "PORTAL_ENV": "test",
+            "SECRET_KEY": "test-secret-key",
+            "SQLALCHEMY_DATABASE_URI": _database_url(),
+            "SERVER_NAME": "localhost",
+        }
+    )
+    with app.app_context():
+        _db.drop_all()
+        _db.create_all()
+    yield app
+    with app.app_context():
+        _db.session.remove()
+        _db.drop_all()
+        _db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(app: Flask) -> Iterator[None]:
+    """Every test starts with empty tables (deleting is much faster than re-creating)."""
+    yield
+    with app.app_context():
+        _db.session.remove()
+        with _db.engine.begin() as conn:
+            for table in reversed(_db.metadata.sorted_tables):
+                conn.execute(table.delete())
+
+
+@pytest.fixture()
+def app_ctx(app: Flask) -> Iterator[Flask]:
+    with app.app_context():
+        yield app
+        _db.session.remove()
+
+
+class PortalClient(FlaskClient):
+    """A test client that knows its CSRF token, as the page's meta tag would give it."""
+
+    def csrf(self) -> str:
+        with self.session_transaction() as session:
+            raw = session.get("csrf_token")
+            if raw is None:
+                raw = os.urandom(20).hex()
+                session["csrf_token"] = raw
+        serializer = URLSafeTimedSerializer(self.application.secret_key, salt="wtf-csrf-token")
+        return serializer.dumps(raw)
+
+    def submit(self, url: str, data: dict | None = None, **kwargs):
+        """POST a form with its CSRF token, as a browser would."""
+        return self.post(url, data={**(data or {}), "csrf_token": self.csrf()}, **kwargs)
+
+    def api(self, method: str, url: str, json=None, headers: dict | None = None):
+        """Call the JSON API with the CSRF header, as the web app's scripts do."""
+        headers = {"X-CSRFToken": self.csrf(), **(headers or {})}
+        return self.open(url, method=method, json=json, headers=headers)
+
+
+@pytest.fixture()
+def client(app: Flask) -> PortalClient:
+    app.test_client_class = PortalClient
+    return app.test_client()
+
+
+@dataclass
+class DemoClinic:
+    """The seeded demo clinic: account ids by email and patient ids by first name."""
+
+    users: dict[str, int]
+    patients: dict[str, int]
+    app: Flask
+
+    def login(self, email: str, password: str = DEMO_PASSWORD) -> PortalClient:
+        self.app.test_client_class = PortalClient
+        client = self.app.test_client()
+        response = client.submit("/login", {"email": email, "password": password})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return client
+
+    @property
+    def alex(self) -> int:
+        return self.patients["Alex"]
+
+    @property
+    def blake(self) -> int:
+        return self.patients["Blake"]
+
+
+@pytest.fixture()
+def demo(app: Flask) -> DemoClinic:
+    from portal.demo import seed
+
+    with app.app_context():
+        seed()
+        _db.session.commit()
+        users = {u.email: u.id for u in _db.session.scalars(select(User))}
+        patients = {p.given_name: p.id for p in _db.session.scalars(select(Patient))}
+        _db.session.remove()
+    return DemoClinic(users, patients, app)
+
+
+class QueryCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture()
+def count_queries(app: Flask):
+    """Count the SQL statements run inside a `with count_queries() as q:` block."""
+
+    @contextmanager
+    def counting() -> Iterator[QueryCounter]:
+        counter = QueryCounter()
+
+        def before(conn, cursor, statement, *args):
+            counter.statements.append(statement)
+
+        with app.app_context():
+            engine = _db.engine
+        event.listen(engine, "before_cursor_execute", before)
+        try:
+            yield counter
+        finally:
+            event.remove(engine, "before_cursor_execute", before)
+
+    return counting
+
+
+def text_of(response) -> str:
+    """The visible text of an HTML response, whitespace folded."""
+    html = response.get_data(as_text=True)
+    html = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()

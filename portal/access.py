@@ -127,7 +127,9 @@ class Access:
         """'Sam Morgan, caregiver, for Alex Morgan': how the audit log names an access."""
         if self.is_self:
             return f"{self.actor_name} (self)"
-        return f"{self.actor_name}, {self.relation.value.replace('_', ' ')}, for {self.patient_name}"
+        return (
+            f"{self.actor_name}, {self.relation.value.replace('_', ' ')}, for {self.patient_name}"
+        )
 
 
 def resolve(user: User, patient_id: int) -> Access | None:
@@ -180,7 +182,9 @@ def own_patient_id(user: User) -> int | None:
     return db.session.scalar(select(Patient.id).where(Patient.user_id == user.id))
 
 
-def patient_view(scope: str = Scope.PLAN_READ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def patient_view(
+    scope: str = Scope.PLAN_READ,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a view taking `patient_id`: sign-in required, relation resolved, scope checked.
 
     The view receives the resolved `Access` as its first argument instead of

@@ -46,8 +46,12 @@ def create_clinician(email, name, discipline, job_title, password) -> None:
     """Create a clinician account."""
     try:
         user = create_user(
-            email, password, name, UserKind.CLINICIAN,
-            discipline=Discipline(discipline), job_title=job_title,
+            email,
+            password,
+            name,
+            UserKind.CLINICIAN,
+            discipline=Discipline(discipline),
+            job_title=job_title,
         )
     except ValueError as error:
         raise click.ClickException(str(error)) from error

@@ -16,7 +16,7 @@ ENVIRONMENTS = ("development", "test", "production")
 
 # scrypt with N = 2^17, r = 8, p = 1: an approved password KDF at OWASP's
 # recommended cost (128 MiB, about a quarter second per hash on this hardware).
-PRODUCTION_PASSWORD_METHOD = "scrypt:131072:8:1"
+PRODUCTION_PASSWORD_METHOD = "scrypt:131072:8:1"  # noqa: S105  (a KDF name)
 
 
 class ConfigError(RuntimeError):
@@ -125,8 +125,10 @@ def load(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[s
             "TEST_PASSWORD_HASH_METHOD", "pbkdf2:sha256:1000"
         )
     cfg.update(overrides)
-    if production and cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") and not _bool(
-        "ALLOW_SQLITE_IN_PRODUCTION", False
+    if (
+        production
+        and cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+        and not _bool("ALLOW_SQLITE_IN_PRODUCTION", False)
     ):
         # One SQLite file cannot be shared by several app servers.
         raise ConfigError("production needs DATABASE_URL pointing at PostgreSQL")

@@ -29,12 +29,17 @@ from portal.extensions import db
 from portal.goals.models import Frequency, GoalCategory, GoalStatus
 from portal.patients import Patient
 
-DEMO_PASSWORD = "demo-password-2026"
+DEMO_PASSWORD = "demo-password-2026"  # noqa: S105  (documented demo password)
 
 CLINICIANS = [
     # email, name, discipline, job title
     ("rivera@example.com", "Dr. Riley Rivera", Discipline.PRIMARY_CARE, "Primary care physician"),
-    ("lee@example.com", "Jordan Lee", Discipline.BEHAVIORAL_HEALTH, "Behavioral health care manager"),
+    (
+        "lee@example.com",
+        "Jordan Lee",
+        Discipline.BEHAVIORAL_HEALTH,
+        "Behavioral health care manager",
+    ),
     ("chen@example.com", "Dr. Casey Chen", Discipline.PRIMARY_CARE, "Primary care physician"),
     ("patel@example.com", "Dr. Morgan Patel", Discipline.PSYCHIATRY, "Psychiatric consultant"),
     ("brooks@example.com", "Taylor Brooks", Discipline.NUTRITION, "Dietitian"),
@@ -129,7 +134,12 @@ def alex_plan(demo: Demo) -> None:
         demo,
         [
             ("rivera@example.com", "Primary care physician", Discipline.PRIMARY_CARE, True),
-            ("lee@example.com", "Behavioral health care manager", Discipline.BEHAVIORAL_HEALTH, False),
+            (
+                "lee@example.com",
+                "Behavioral health care manager",
+                Discipline.BEHAVIORAL_HEALTH,
+                False,
+            ),
             ("patel@example.com", "Psychiatric consultant", Discipline.PSYCHIATRY, False),
             ("brooks@example.com", "Dietitian", Discipline.NUTRITION, False),
             ("fox@example.com", "Social worker", Discipline.SOCIAL_WORK, False),
@@ -137,70 +147,175 @@ def alex_plan(demo: Demo) -> None:
             ("novak@example.com", "Endocrinologist", Discipline.SPECIALIST, False),
         ],
     )
-    rivera, lee, fox = (demo.access(e) for e in ("rivera@example.com", "lee@example.com", "fox@example.com"))
-    diabetes = plan.add_item(rivera, "concern", {
-        "title": "Type 2 diabetes", "category": ConcernCategory.PHYSICAL,
-        "detail": "Blood sugar has been high this year (A1c 8.1%). We are working on it together.",
-    })
-    plan.add_item(rivera, "concern", {
-        "title": "High blood pressure", "category": ConcernCategory.PHYSICAL,
-        "detail": "Usually around 145/90. Aim: under 130/80.",
-    })
-    low_mood = plan.add_item(lee, "concern", {
-        "title": "Low mood and worry", "category": ConcernCategory.MENTAL,
-        "detail": "Feeling down most days since losing work in the spring.",
-        "sensitivity": Sensitivity.BEHAVIORAL_HEALTH,
-    })
-    housing = plan.add_item(fox, "concern", {
-        "title": "Rent is hard to cover", "category": ConcernCategory.SOCIAL,
-        "detail": "Behind on rent two months; sometimes skipping meals to make it work.",
-    })
-    walk = plan.add_item(rivera, "goal", {
-        "title": "Walk 30 minutes a day", "category": GoalCategory.PHYSICAL_ACTIVITY,
-        "why": "I want to keep up with my grandkids at the park.",
-        "measure": "minutes", "target_value": Decimal(30), "frequency": Frequency.DAILY,
-        "status": GoalStatus.ACTIVE, "concern_id": diabetes.id,
-    })
+    rivera, lee, fox = (
+        demo.access(e) for e in ("rivera@example.com", "lee@example.com", "fox@example.com")
+    )
+    diabetes = plan.add_item(
+        rivera,
+        "concern",
+        {
+            "title": "Type 2 diabetes",
+            "category": ConcernCategory.PHYSICAL,
+            "detail": "Blood sugar has been high this year (A1c 8.1%). "
+            "We are working on it together.",
+        },
+    )
+    plan.add_item(
+        rivera,
+        "concern",
+        {
+            "title": "High blood pressure",
+            "category": ConcernCategory.PHYSICAL,
+            "detail": "Usually around 145/90. Aim: under 130/80.",
+        },
+    )
+    low_mood = plan.add_item(
+        lee,
+        "concern",
+        {
+            "title": "Low mood and worry",
+            "category": ConcernCategory.MENTAL,
+            "detail": "Feeling down most days since losing work in the spring.",
+            "sensitivity": Sensitivity.BEHAVIORAL_HEALTH,
+        },
+    )
+    housing = plan.add_item(
+        fox,
+        "concern",
+        {
+            "title": "Rent is hard to cover",
+            "category": ConcernCategory.SOCIAL,
+            "detail": "Behind on rent two months; sometimes skipping meals to make it work.",
+        },
+    )
+    walk = plan.add_item(
+        rivera,
+        "goal",
+        {
+            "title": "Walk 30 minutes a day",
+            "category": GoalCategory.PHYSICAL_ACTIVITY,
+            "why": "I want to keep up with my grandkids at the park.",
+            "measure": "minutes",
+            "target_value": Decimal(30),
+            "frequency": Frequency.DAILY,
+            "status": GoalStatus.ACTIVE,
+            "concern_id": diabetes.id,
+        },
+    )
     walk.proposed_by_id = demo.users["alex@example.com"].id
     walk.agreed_by_id = demo.users["rivera@example.com"].id
-    plan.add_item(rivera, "goal", {
-        "title": "Eat vegetables with two meals a day", "category": GoalCategory.NUTRITION,
-        "why": "Feel less tired in the afternoon.", "measure": "servings",
-        "target_value": Decimal(2), "frequency": Frequency.DAILY, "status": GoalStatus.ACTIVE,
-        "concern_id": diabetes.id,
-    })
-    plan.add_item(lee, "goal", {
-        "title": "Check in with my mood each evening", "category": GoalCategory.MOOD,
-        "why": "Notice the good days as well as the bad.", "measure": "mood",
-        "frequency": Frequency.DAILY, "status": GoalStatus.ACTIVE, "concern_id": low_mood.id,
-        "sensitivity": Sensitivity.BEHAVIORAL_HEALTH,
-    })
+    plan.add_item(
+        rivera,
+        "goal",
+        {
+            "title": "Eat vegetables with two meals a day",
+            "category": GoalCategory.NUTRITION,
+            "why": "Feel less tired in the afternoon.",
+            "measure": "servings",
+            "target_value": Decimal(2),
+            "frequency": Frequency.DAILY,
+            "status": GoalStatus.ACTIVE,
+            "concern_id": diabetes.id,
+        },
+    )
+    plan.add_item(
+        lee,
+        "goal",
+        {
+            "title": "Check in with my mood each evening",
+            "category": GoalCategory.MOOD,
+            "why": "Notice the good days as well as the bad.",
+            "measure": "mood",
+            "frequency": Frequency.DAILY,
+            "status": GoalStatus.ACTIVE,
+            "concern_id": low_mood.id,
+            "sensitivity": Sensitivity.BEHAVIORAL_HEALTH,
+        },
+    )
     soon = date.today() + timedelta(days=10)
     for access, values in [
-        (rivera, {"title": "Check A1c and kidney function", "discipline": Discipline.PRIMARY_CARE,
-                  "assignee": Assignee.TEAM, "assignee_user_id": demo.users["rivera@example.com"].id,
-                  "due_on": soon, "detail": "Blood test at the next visit."}),
-        (lee, {"title": "Weekly phone check-in about mood", "discipline": Discipline.BEHAVIORAL_HEALTH,
-               "assignee": Assignee.TEAM, "assignee_user_id": demo.users["lee@example.com"].id,
-               "status": ActivityStatus.IN_PROGRESS, "sensitivity": Sensitivity.BEHAVIORAL_HEALTH,
-               "concern_id": low_mood.id, "detail": "Jordan calls on Tuesdays."}),
-        (lee, {"title": "Review antidepressant dose with the psychiatric consultant",
-               "discipline": Discipline.PSYCHIATRY, "assignee": Assignee.TEAM,
-               "assignee_user_id": demo.users["patel@example.com"].id,
-               "sensitivity": Sensitivity.BEHAVIORAL_HEALTH, "concern_id": low_mood.id}),
-        (fox, {"title": "Apply for emergency rental assistance", "discipline": Discipline.SOCIAL_WORK,
-               "assignee": Assignee.PATIENT, "due_on": date.today() + timedelta(days=5),
-               "concern_id": housing.id, "detail": "Jamie will help fill in the form by phone."}),
-        (fox, {"title": "Connect with the food pantry on Elm Street",
-               "discipline": Discipline.SOCIAL_WORK, "assignee": Assignee.TEAM,
-               "assignee_user_id": demo.users["fox@example.com"].id, "concern_id": housing.id}),
-        (rivera, {"title": "Plan meals with the dietitian", "discipline": Discipline.NUTRITION,
-                  "assignee": Assignee.TEAM, "assignee_user_id": demo.users["brooks@example.com"].id}),
-        (rivera, {"title": "Medication review: metformin and blood pressure pills",
-                  "discipline": Discipline.PHARMACY, "assignee": Assignee.TEAM,
-                  "assignee_user_id": demo.users["kim@example.com"].id}),
-        (rivera, {"title": "Bring your blood pressure readings to the next visit",
-                  "discipline": Discipline.PRIMARY_CARE, "assignee": Assignee.CAREGIVER}),
+        (
+            rivera,
+            {
+                "title": "Check A1c and kidney function",
+                "discipline": Discipline.PRIMARY_CARE,
+                "assignee": Assignee.TEAM,
+                "assignee_user_id": demo.users["rivera@example.com"].id,
+                "due_on": soon,
+                "detail": "Blood test at the next visit.",
+            },
+        ),
+        (
+            lee,
+            {
+                "title": "Weekly phone check-in about mood",
+                "discipline": Discipline.BEHAVIORAL_HEALTH,
+                "assignee": Assignee.TEAM,
+                "assignee_user_id": demo.users["lee@example.com"].id,
+                "status": ActivityStatus.IN_PROGRESS,
+                "sensitivity": Sensitivity.BEHAVIORAL_HEALTH,
+                "concern_id": low_mood.id,
+                "detail": "Jordan calls on Tuesdays.",
+            },
+        ),
+        (
+            lee,
+            {
+                "title": "Review antidepressant dose with the psychiatric consultant",
+                "discipline": Discipline.PSYCHIATRY,
+                "assignee": Assignee.TEAM,
+                "assignee_user_id": demo.users["patel@example.com"].id,
+                "sensitivity": Sensitivity.BEHAVIORAL_HEALTH,
+                "concern_id": low_mood.id,
+            },
+        ),
+        (
+            fox,
+            {
+                "title": "Apply for emergency rental assistance",
+                "discipline": Discipline.SOCIAL_WORK,
+                "assignee": Assignee.PATIENT,
+                "due_on": date.today() + timedelta(days=5),
+                "concern_id": housing.id,
+                "detail": "Jamie will help fill in the form by phone.",
+            },
+        ),
+        (
+            fox,
+            {
+                "title": "Connect with the food pantry on Elm Street",
+                "discipline": Discipline.SOCIAL_WORK,
+                "assignee": Assignee.TEAM,
+                "assignee_user_id": demo.users["fox@example.com"].id,
+                "concern_id": housing.id,
+            },
+        ),
+        (
+            rivera,
+            {
+                "title": "Plan meals with the dietitian",
+                "discipline": Discipline.NUTRITION,
+                "assignee": Assignee.TEAM,
+                "assignee_user_id": demo.users["brooks@example.com"].id,
+            },
+        ),
+        (
+            rivera,
+            {
+                "title": "Medication review: metformin and blood pressure pills",
+                "discipline": Discipline.PHARMACY,
+                "assignee": Assignee.TEAM,
+                "assignee_user_id": demo.users["kim@example.com"].id,
+            },
+        ),
+        (
+            rivera,
+            {
+                "title": "Bring your blood pressure readings to the next visit",
+                "discipline": Discipline.PRIMARY_CARE,
+                "assignee": Assignee.CAREGIVER,
+            },
+        ),
     ]:
         values.setdefault("status", ActivityStatus.PLANNED)
         plan.add_item(access, "activity", values)
@@ -218,20 +333,39 @@ def blake_plan(demo: Demo) -> None:
         ],
     )
     chen = demo.access("chen@example.com")
-    asthma = plan.add_item(chen, "concern", {
-        "title": "Asthma", "category": ConcernCategory.PHYSICAL,
-        "detail": "Worse in cold weather.",
-    })
-    plan.add_item(chen, "goal", {
-        "title": "Sleep 7 hours a night", "category": GoalCategory.SLEEP,
-        "why": "Fewer night-time coughs when rested.", "measure": "sleep_hours",
-        "target_value": Decimal(7), "frequency": Frequency.DAILY, "status": GoalStatus.ACTIVE,
-        "concern_id": asthma.id,
-    })
-    plan.add_item(chen, "activity", {
-        "title": "Use the preventer inhaler every morning", "discipline": Discipline.PRIMARY_CARE,
-        "assignee": Assignee.PATIENT, "status": ActivityStatus.IN_PROGRESS,
-    })
+    asthma = plan.add_item(
+        chen,
+        "concern",
+        {
+            "title": "Asthma",
+            "category": ConcernCategory.PHYSICAL,
+            "detail": "Worse in cold weather.",
+        },
+    )
+    plan.add_item(
+        chen,
+        "goal",
+        {
+            "title": "Sleep 7 hours a night",
+            "category": GoalCategory.SLEEP,
+            "why": "Fewer night-time coughs when rested.",
+            "measure": "sleep_hours",
+            "target_value": Decimal(7),
+            "frequency": Frequency.DAILY,
+            "status": GoalStatus.ACTIVE,
+            "concern_id": asthma.id,
+        },
+    )
+    plan.add_item(
+        chen,
+        "activity",
+        {
+            "title": "Use the preventer inhaler every morning",
+            "discipline": Discipline.PRIMARY_CARE,
+            "assignee": Assignee.PATIENT,
+            "status": ActivityStatus.IN_PROGRESS,
+        },
+    )
 
 
 STEPS.extend([alex_plan, blake_plan])

@@ -10,6 +10,7 @@ from portal.careplan.models import (
     PlanRevision,
 )
 from portal.goals.models import Goal
+from portal.notifications.models import Notification
 from portal.patients import Patient
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "Concern",
     "Goal",
     "LoginThrottle",
+    "Notification",
     "Patient",
     "PlanReview",
     "PlanRevision",

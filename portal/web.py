@@ -94,7 +94,8 @@ def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error):
         return _error_response(
-            400, "This form has expired or was sent from somewhere else. Reload the page and try again."
+            400,
+            "This form has expired or was sent from somewhere else. Reload the page and try again.",
         )
 
     @app.errorhandler(AccessDenied)
@@ -114,7 +115,9 @@ def register_errorhandlers(app: Flask) -> None:
     def unexpected(error):
         db.session.rollback()
         # Log the type and where, never the request's content (it may hold health data).
-        log.exception("unhandled %s on %s %s", type(error).__name__, request.method, request.endpoint)
+        log.exception(
+            "unhandled %s on %s %s", type(error).__name__, request.method, request.endpoint
+        )
         return _error_response(500, MESSAGES[500])
 
 
@@ -136,7 +139,8 @@ def format_when(value: datetime | None) -> str:
     if value is None:
         return ""
     moment = local(value)
-    return f"{moment.day} {moment:%b %Y}, {moment.hour % 12 or 12}:{moment:%M} {'am' if moment.hour < 12 else 'pm'}"
+    half = "am" if moment.hour < 12 else "pm"
+    return f"{moment.day} {moment:%b %Y}, {moment.hour % 12 or 12}:{moment:%M} {half}"
 
 
 def format_date(value: date | None) -> str:

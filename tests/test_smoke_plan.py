@@ -6,5 +6,10 @@ def test_alex_sees_integrated_plan(demo):
     page = alex.get(f"/p/{demo.alex}/plan")
     assert page.status_code == 200
     text = text_of(page)
-    for expected in ("Type 2 diabetes", "Rent is hard to cover", "Walk 30 minutes a day", "Jamie Fox"):
+    for expected in (
+        "Type 2 diabetes",
+        "Rent is hard to cover",
+        "Walk 30 minutes a day",
+        "Jamie Fox",
+    ):
         assert expected in text

@@ -31,10 +31,7 @@ class SignInRefused(Exception):
     @property
     def message(self) -> str:
         seconds = max(1, int(self.wait.total_seconds()))
-        if seconds >= 90:
-            when = f"{(seconds + 59) // 60} minutes"
-        else:
-            when = f"{seconds} seconds"
+        when = f"{(seconds + 59) // 60} minutes" if seconds >= 90 else f"{seconds} seconds"
         return f"Too many failed sign-in attempts. For your safety, try again in {when}."
 
 
@@ -119,7 +116,9 @@ def start_session(user: User, user_agent: str | None) -> str:
     """Create a server-side session; returns the token the cookie carries."""
     token = secrets.token_urlsafe(32)
     db.session.add(
-        AuthSession(token_hash=_token_hash(token), user_id=user.id, user_agent=(user_agent or "")[:200])
+        AuthSession(
+            token_hash=_token_hash(token), user_id=user.id, user_agent=(user_agent or "")[:200]
+        )
     )
     return token
 

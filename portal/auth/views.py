@@ -14,7 +14,7 @@ from portal.auth.models import UserKind
 
 bp = Blueprint("auth", __name__)
 
-SESSION_TOKEN_KEY = "sid"
+SESSION_TOKEN_KEY = "sid"  # noqa: S105  (a session key name, not a secret)
 
 
 def _safe_next(target: str | None) -> str | None:

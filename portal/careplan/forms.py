@@ -37,7 +37,10 @@ class PlanItemForm(FlaskForm):
 
     title = StringField(
         "Title",
-        validators=[DataRequired("Enter a short title"), Length(max=200, message="Keep the title under 200 characters")],
+        validators=[
+            DataRequired("Enter a short title"),
+            Length(max=200, message="Keep the title under 200 characters"),
+        ],
     )
     sensitivity = SelectField(
         "Sensitive information",
@@ -130,7 +133,9 @@ class GoalForm(PlanItemForm):
         validators=[Optional(), NumberRange(min=0, message="Enter a target of 0 or more")],
         render_kw={"inputmode": "decimal"},
     )
-    frequency = SelectField("How often", choices=[(f.value, f.value.capitalize()) for f in Frequency])
+    frequency = SelectField(
+        "How often", choices=[(f.value, f.value.capitalize()) for f in Frequency]
+    )
     due_on = DateField("By when (optional)", validators=[Optional()])
     status = SelectField(
         "Status",

@@ -46,15 +46,24 @@ class ItemKind:
 
 ITEM_KINDS: dict[str, ItemKind] = {
     "concern": ItemKind(
-        "concern", Concern, "health concern", ItemStatus.RETIRED,
+        "concern",
+        Concern,
+        "health concern",
+        ItemStatus.RETIRED,
         (ItemStatus.ACTIVE, ItemStatus.RESOLVED),
     ),
     "goal": ItemKind(
-        "goal", Goal, "goal", GoalStatus.CANCELLED,
+        "goal",
+        Goal,
+        "goal",
+        GoalStatus.CANCELLED,
         (GoalStatus.PROPOSED, GoalStatus.ACTIVE, GoalStatus.ON_HOLD, GoalStatus.COMPLETED),
     ),
     "activity": ItemKind(
-        "activity", Activity, "activity", ActivityStatus.RETIRED,
+        "activity",
+        Activity,
+        "activity",
+        ActivityStatus.RETIRED,
         (ActivityStatus.PLANNED, ActivityStatus.IN_PROGRESS, ActivityStatus.DONE),
     ),
 }
@@ -301,8 +310,13 @@ def add_item(access: Access, kind: str, values: dict[str, Any]):
     db.session.add(item)
     db.session.flush()
     record_revision(
-        access, kind, item.id, "added", f"Added {spec.label} “{item.title}”",
-        {k: [None, _display(v)] for k, v in values.items()}, sensitive=item.sensitive,
+        access,
+        kind,
+        item.id,
+        "added",
+        f"Added {spec.label} “{item.title}”",
+        {k: [None, _display(v)] for k, v in values.items()},
+        sensitive=item.sensitive,
     )
     audit.record(access, "create", kind, item.id)
     return item
@@ -324,8 +338,13 @@ def change_item(access: Access, kind: str, item_id: int, values: dict[str, Any])
     item.updated_by_id = access.actor_id
     fields = ", ".join(name.replace("_", " ") for name in changes)
     record_revision(
-        access, kind, item.id, "changed", f"Changed {spec.label} “{item.title}”: {fields}",
-        changes, sensitive=was_sensitive or item.sensitive,
+        access,
+        kind,
+        item.id,
+        "changed",
+        f"Changed {spec.label} “{item.title}”: {fields}",
+        changes,
+        sensitive=was_sensitive or item.sensitive,
     )
     audit.record(access, "update", kind, item.id)
     return item
@@ -342,7 +361,11 @@ def retire_item(access: Access, kind: str, item_id: int):
     item.updated_at = utcnow()
     item.updated_by_id = access.actor_id
     record_revision(
-        access, kind, item.id, "retired", f"Retired {spec.label} “{item.title}”",
+        access,
+        kind,
+        item.id,
+        "retired",
+        f"Retired {spec.label} “{item.title}”",
         sensitive=item.sensitive,
     )
     audit.record(access, "retire", kind, item.id)

@@ -51,7 +51,9 @@ def panel(clinician: User, query: str = "", sort: str = "name") -> list[PanelRow
     )
     for word in query.split()[:4]:
         pattern = f"%{word[:40]}%"
-        stmt = stmt.where(or_(Patient.given_name.ilike(pattern), Patient.family_name.ilike(pattern)))
+        stmt = stmt.where(
+            or_(Patient.given_name.ilike(pattern), Patient.family_name.ilike(pattern))
+        )
     rows = [
         PanelRow(
             patient_id=r.id,
@@ -60,7 +62,8 @@ def panel(clinician: User, query: str = "", sort: str = "name") -> list[PanelRow
             birth_date=r.birth_date,
             role=r.role,
             plan_updated_at=r.plan_updated_at,
-            plan_agreed=r.plan_agreed_version is not None and r.plan_agreed_version == r.plan_version,
+            plan_agreed=r.plan_agreed_version is not None
+            and r.plan_agreed_version == r.plan_version,
         )
         for r in db.session.execute(stmt)
     ]

@@ -1,0 +1,62 @@
+"""The access matrix: every route of the app, tried as every relation.
+
+Each feature lists its routes in a `tests/routes_<feature>.py` module as
+`ROUTES = [Case(...), ...]`. `tests/test_access_matrix.py` collects them,
+checks that together they cover every rule in `app.url_map`, and requests each
+one as each relation. A new route that nobody put in the matrix fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+# Who makes the request. Caregiver relations join when delegated access lands.
+RELATIONS = ("anonymous", "patient", "other_patient", "team", "off_team")
+
+# The demo account behind each relation; the patient is Alex unless a case says otherwise.
+ACCOUNTS = {
+    "anonymous": None,
+    "patient": "alex@example.com",
+    "other_patient": "blake@example.com",
+    "team": "rivera@example.com",
+    "off_team": "chen@example.com",
+}
+
+LOGIN = 302  # an HTML page asks an anonymous visitor to sign in
+HIDDEN = 404
+
+
+def patient_page(**overrides: int) -> dict[str, int]:
+    """A page about Alex that Alex and the team may read."""
+    expect = {
+        "anonymous": LOGIN,
+        "patient": 200,
+        "other_patient": HIDDEN,
+        "team": 200,
+        "off_team": HIDDEN,
+    }
+    expect.update(overrides)
+    return expect
+
+
+@dataclass
+class Case:
+    """One route, how to call it, and the status each relation must get."""
+
+    endpoint: str
+    expect: dict[str, int]
+    method: str = "GET"
+    # Builds the URL arguments from the demo clinic (default: Alex's patient id).
+    args: Callable[[Any], dict[str, Any]] = field(default=lambda demo: {"patient_id": demo.alex})
+    form: Callable[[Any], dict[str, Any]] | None = None
+    json: Callable[[Any], Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        missing = set(RELATIONS) - set(self.expect)
+        if missing:
+            raise ValueError(f"{self.endpoint}: no expectation for {sorted(missing)}")
+        self.id = self.id or f"{self.method} {self.endpoint}"

@@ -1,0 +1,63 @@
+"""Every route, as every relation: deny by default, 404 across patients."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import pytest
+from flask import url_for
+
+import tests
+from tests.matrix import ACCOUNTS, RELATIONS, Case
+
+IGNORED_ENDPOINTS = {"static"}  # public files: no patient data
+
+
+def _cases() -> list[Case]:
+    cases: list[Case] = []
+    for module in pkgutil.iter_modules(tests.__path__):
+        if module.name.startswith("routes_"):
+            cases.extend(importlib.import_module(f"tests.{module.name}").ROUTES)
+    return cases
+
+
+CASES = _cases()
+
+
+def test_every_route_is_in_the_matrix(app):
+    """A route that nobody added to the matrix fails here, method by method."""
+    covered = {(case.endpoint, case.method) for case in CASES}
+    missing = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in IGNORED_ENDPOINTS:
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            if (rule.endpoint, method) not in covered:
+                missing.append(f"{method} {rule.rule} ({rule.endpoint})")
+    assert not missing, "routes missing from the access matrix:\n" + "\n".join(missing)
+
+
+@pytest.mark.parametrize("relation", RELATIONS)
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_route_answers_each_relation(demo, case: Case, relation: str):
+    email = ACCOUNTS[relation]
+    client = demo.login(email) if email else demo.app.test_client()
+    with demo.app.test_request_context():
+        url = url_for(case.endpoint, **case.args(demo))
+    kwargs = {"headers": dict(case.headers)}
+    if case.form is not None:
+        kwargs["data"] = {**case.form(demo), "csrf_token": client.csrf()}
+    elif case.json is not None:
+        kwargs["json"] = case.json(demo)
+        kwargs["headers"]["X-CSRFToken"] = client.csrf()
+    elif case.method != "GET":
+        kwargs["data"] = {"csrf_token": client.csrf()}
+    response = client.open(url, method=case.method, **kwargs)
+    expected = case.expect[relation]
+    assert response.status_code == expected, (
+        f"{case.id} as {relation}: {response.status_code}, expected {expected}"
+    )
+    if expected == 404 and response.mimetype == "text/html":
+        body = response.get_data(as_text=True)
+        assert "Alex" not in body and "Morgan" not in body, "a hidden patient's name leaked"

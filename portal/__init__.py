@@ -54,7 +54,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal import health
+    from portal import api, health
     from portal.auth import views as auth_views
     from portal.careplan import views as careplan_views
     from portal.clinic import views as clinic_views
@@ -64,6 +64,7 @@ def register_blueprints(app: Flask) -> None:
         auth_views.bp,
         careplan_views.bp,
         clinic_views.bp,
+        api.bp,
     ):
         app.register_blueprint(blueprint)
 

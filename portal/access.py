@@ -20,7 +20,7 @@ from sqlalchemy import and_, select
 
 from portal.auth.models import User, UserKind
 from portal.careplan.models import CareTeamMember
-from portal.extensions import db
+from portal.extensions import db, login_manager
 from portal.patients import Patient
 
 
@@ -195,8 +195,6 @@ def patient_view(
         @wraps(view)
         def wrapper(patient_id: int, **kwargs: Any) -> Any:
             if not current_user.is_authenticated:
-                from portal.extensions import login_manager
-
                 return login_manager.unauthorized()
             access = resolve(current_user._get_current_object(), patient_id)
             if access is None:

@@ -118,3 +118,5 @@ ROUTES = [
         args=lambda demo: {},
     ),
 ]
+
+ROUTES.append(Case("api.openapi", ANYONE, args=lambda demo: {}))

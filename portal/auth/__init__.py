@@ -1,6 +1,6 @@
 """Accounts, password sign-in and server-side sessions."""
 
-from flask import session
+from flask import jsonify, redirect, request, session, url_for
 
 from portal.auth.models import User
 from portal.auth.services import check_session
@@ -19,3 +19,11 @@ def load_user(user_id: str) -> User | None:
     if result.expired:
         session.clear()
     return result.user
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    """The API answers 401 JSON; pages send the visitor to sign in and back."""
+    if request.path.startswith("/api/"):
+        return jsonify(error="Sign in first."), 401
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))

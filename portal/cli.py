@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
 from portal.auth.models import Discipline, User, UserKind
@@ -17,9 +18,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(seed_demo)
 
 
-@click.group(help="Manage accounts.")
-def users() -> None:
-    pass
+users = AppGroup("users", help="Manage accounts.")
 
 
 def _password_option(f):
@@ -93,6 +92,7 @@ def create_patient(email, given_name, family_name, birth_date, patient_id, passw
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option("--if-empty", is_flag=True, help="Do nothing when accounts already exist.")
 def seed_demo(if_empty: bool) -> None:
     """Fill an empty database with the demo clinic and print the accounts."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, DecimalField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, DecimalField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from portal.auth.models import DISCIPLINE_LABELS, Discipline
@@ -17,6 +17,7 @@ from portal.careplan.models import (
     ItemStatus,
     Sensitivity,
 )
+from portal.forms import Select
 from portal.goals.measures import MEASURES
 from portal.goals.models import (
     GOAL_CATEGORY_LABELS,
@@ -42,7 +43,7 @@ class PlanItemForm(FlaskForm):
             Length(max=200, message="Keep the title under 200 characters"),
         ],
     )
-    sensitivity = SelectField(
+    sensitivity = Select(
         "Sensitive information",
         choices=SENSITIVITY_CHOICES,
         default="",
@@ -59,12 +60,12 @@ class PlanItemForm(FlaskForm):
 
 class ConcernForm(PlanItemForm):
     detail = TextAreaField("What it means for the patient", validators=[Length(max=4000)])
-    category = SelectField(
+    category = Select(
         "Kind of concern",
         choices=[(c.value, CONCERN_LABELS[c]) for c in ConcernCategory],
         validators=[InputRequired("Choose a kind of concern")],
     )
-    status = SelectField(
+    status = Select(
         "Status",
         choices=[(ItemStatus.ACTIVE.value, "Active"), (ItemStatus.RESOLVED.value, "Resolved")],
         default=ItemStatus.ACTIVE.value,
@@ -80,11 +81,9 @@ class ConcernForm(PlanItemForm):
 
 class ActivityForm(PlanItemForm):
     detail = TextAreaField("Details", validators=[Length(max=4000)])
-    discipline = SelectField(
-        "Discipline", choices=[(d.value, DISCIPLINE_LABELS[d]) for d in Discipline]
-    )
-    assignee = SelectField("Who does it", choices=[], validate_choice=True)
-    status = SelectField(
+    discipline = Select("Discipline", choices=[(d.value, DISCIPLINE_LABELS[d]) for d in Discipline])
+    assignee = Select("Who does it", choices=[], validate_choice=True)
+    status = Select(
         "Status",
         choices=[(s.value, s.label) for s in ActivityStatus if s is not ActivityStatus.RETIRED],
         default=ActivityStatus.PLANNED.value,
@@ -121,10 +120,10 @@ class ActivityForm(PlanItemForm):
 
 class GoalForm(PlanItemForm):
     why = TextAreaField("Why it matters to the patient", validators=[Length(max=2000)])
-    category = SelectField(
+    category = Select(
         "Kind of goal", choices=[(c.value, GOAL_CATEGORY_LABELS[c]) for c in GoalCategory]
     )
-    measure = SelectField(
+    measure = Select(
         "How progress is measured", choices=[(k, m.label) for k, m in MEASURES.items()]
     )
     target_value = DecimalField(
@@ -133,11 +132,9 @@ class GoalForm(PlanItemForm):
         validators=[Optional(), NumberRange(min=0, message="Enter a target of 0 or more")],
         render_kw={"inputmode": "decimal"},
     )
-    frequency = SelectField(
-        "How often", choices=[(f.value, f.value.capitalize()) for f in Frequency]
-    )
+    frequency = Select("How often", choices=[(f.value, f.value.capitalize()) for f in Frequency])
     due_on = DateField("By when (optional)", validators=[Optional()])
-    status = SelectField(
+    status = Select(
         "Status",
         choices=[(s.value, s.label) for s in GoalStatus if s is not GoalStatus.CANCELLED],
         default=GoalStatus.PROPOSED.value,
@@ -156,14 +153,12 @@ class GoalForm(PlanItemForm):
 
 
 class TeamMemberForm(FlaskForm):
-    user_id = SelectField("Clinician", coerce=int, choices=[])
+    user_id = Select("Clinician", coerce=int, choices=[])
     role = StringField(
         "Role on this team",
         validators=[DataRequired("Enter the role, like Primary care physician"), Length(max=120)],
     )
-    discipline = SelectField(
-        "Discipline", choices=[(d.value, DISCIPLINE_LABELS[d]) for d in Discipline]
-    )
+    discipline = Select("Discipline", choices=[(d.value, DISCIPLINE_LABELS[d]) for d in Discipline])
     is_lead = BooleanField("Lead clinician for this patient")
 
 

@@ -59,13 +59,6 @@ def _item_form(access: Access, kind: str, item=None):
         form.set_team(services.load_team(access.patient_id))
         if item is not None and not form.is_submitted():
             form.load(item)
-    if item is not None and not form.is_submitted():
-        form.sensitivity.data = item.sensitivity.value if item.sensitivity else ""
-        for name in ("category", "status", "discipline", "frequency"):
-            field = getattr(form, name, None)
-            value = getattr(item, name, None)
-            if field is not None and value is not None:
-                field.data = value.value
     return form
 
 

@@ -1,0 +1,86 @@
+"""Plan pages load in a fixed number of queries, whatever the size of the plan."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import delete
+
+from portal.access import resolve
+from portal.auth.models import Discipline, User
+from portal.careplan import services
+from portal.careplan.models import Activity, ActivityStatus, Assignee, Concern, ConcernCategory
+from portal.extensions import db
+from portal.goals.models import Goal, GoalCategory
+
+
+def _plan_of_size(app, demo, items: int) -> None:
+    """Replace Alex's plan with `items` concerns, goals and activities in equal thirds."""
+    with app.app_context():
+        for model in (Activity, Goal, Concern):
+            db.session.execute(delete(model).where(model.patient_id == demo.alex))
+        rivera = resolve(db.session.get(User, demo.users["rivera@example.com"]), demo.alex)
+        team = [demo.users[e] for e in ("rivera@example.com", "lee@example.com", "fox@example.com")]
+        for n in range(items // 3):
+            services.add_item(
+                rivera, "concern", {"title": f"Concern {n}", "category": ConcernCategory.SOCIAL}
+            )
+            goal = services.add_item(
+                rivera, "goal", {"title": f"Goal {n}", "category": GoalCategory.SLEEP}
+            )
+            goal.agreed_by_id = demo.users["alex@example.com"]
+            services.add_item(
+                rivera,
+                "activity",
+                {
+                    "title": f"Activity {n}",
+                    "discipline": Discipline.SOCIAL_WORK,
+                    "assignee": Assignee.TEAM,
+                    "assignee_user_id": team[n % 3],
+                    "status": ActivityStatus.PLANNED,
+                },
+            )
+        db.session.commit()
+
+
+@pytest.mark.parametrize("who", ["alex@example.com", "rivera@example.com"])
+@pytest.mark.parametrize("page", ["/p/{pid}/plan", "/p/{pid}/", "/p/{pid}/plan/history"])
+def test_plan_pages_query_count_does_not_grow(demo, app, count_queries, who, page):
+    client = demo.login(who)
+    url = page.format(pid=demo.alex)
+    counts = {}
+    for size in (3, 60):
+        _plan_of_size(app, demo, size)
+        client.get(url)  # warm: the first request after a change may refresh the session row
+        with count_queries() as counter:
+            response = client.get(url)
+        assert response.status_code in (200, 302)
+        counts[size] = counter.count
+    assert counts[3] == counts[60], counts
+    assert counts[60] <= 14, counts
+
+
+def test_panel_query_count_does_not_grow(demo, app, count_queries):
+    from portal.careplan.models import CareTeamMember
+    from portal.patients import Patient
+
+    client = demo.login("rivera@example.com")
+    counts = []
+    for extra in (0, 40):
+        with app.app_context():
+            for n in range(extra):
+                patient = Patient(given_name=f"Pat{n}", family_name="Example")
+                db.session.add(patient)
+                db.session.flush()
+                db.session.add(
+                    CareTeamMember(
+                        patient_id=patient.id,
+                        user_id=demo.users["rivera@example.com"],
+                        role="Primary care physician",
+                        discipline=Discipline.PRIMARY_CARE,
+                    )
+                )
+            db.session.commit()
+        with count_queries() as counter:
+            assert client.get("/clinic/").status_code == 200
+        counts.append(counter.count)
+    assert counts[0] == counts[1], counts

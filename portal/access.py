@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import abort, g, request
 from flask_login import current_user
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 
 from portal.auth.models import User, UserKind
 from portal.careplan.models import CareTeamMember
@@ -132,28 +132,33 @@ class Access:
         )
 
 
+_RELATION = (
+    select(
+        Patient.id,
+        Patient.given_name,
+        Patient.family_name,
+        Patient.user_id,
+        Patient.plan_version,
+        Patient.plan_agreed_version,
+        CareTeamMember.role,
+    )
+    .outerjoin(
+        CareTeamMember,
+        and_(
+            CareTeamMember.patient_id == Patient.id,
+            CareTeamMember.user_id == bindparam("uid"),
+            CareTeamMember.ended_at.is_(None),
+        ),
+    )
+    .where(Patient.id == bindparam("pid"))
+)
+
+
 def resolve(user: User, patient_id: int) -> Access | None:
     """The access `user` has to patient `patient_id`, or None when there is no relation."""
     if not user.is_authenticated or not user.is_active:
         return None
-    membership = and_(
-        CareTeamMember.patient_id == Patient.id,
-        CareTeamMember.user_id == user.id,
-        CareTeamMember.ended_at.is_(None),
-    )
-    row = db.session.execute(
-        select(
-            Patient.id,
-            Patient.given_name,
-            Patient.family_name,
-            Patient.user_id,
-            Patient.plan_version,
-            Patient.plan_agreed_version,
-            CareTeamMember.role,
-        )
-        .outerjoin(CareTeamMember, membership)
-        .where(Patient.id == patient_id)
-    ).first()
+    row = db.session.connection().execute(_RELATION, {"pid": patient_id, "uid": user.id}).first()
     if row is None:
         return None
     if row.user_id == user.id:

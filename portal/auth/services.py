@@ -126,25 +126,29 @@ def start_session(user: User, user_agent: str | None) -> str:
 def check_session(token: str, user_id: str) -> SessionCheck:
     """Load the user of a live session, revoking it when idle or past its lifetime."""
     row = db.session.execute(
-        select(AuthSession, User)
+        select(AuthSession.id, AuthSession.created_at, AuthSession.last_seen_at, User)
         .join(User, User.id == AuthSession.user_id)
         .where(AuthSession.token_hash == _token_hash(token), AuthSession.revoked_at.is_(None))
     ).first()
     if row is None:
         return SessionCheck(None)
-    auth_session, user = row
+    session_id, created_at, last_seen_at, user = row
     if not hmac.compare_digest(str(user.id), str(user_id)) or not user.is_active:
         return SessionCheck(None)
     now = utcnow()
     cfg = current_app.config
     idle = timedelta(minutes=cfg["SESSION_IDLE_MINUTES"])
     lifetime = timedelta(hours=cfg["SESSION_ABSOLUTE_HOURS"])
-    if now - auth_session.last_seen_at > idle or now - auth_session.created_at > lifetime:
-        auth_session.revoked_at = now
+    if now - last_seen_at > idle or now - created_at > lifetime:
+        _touch(session_id, revoked_at=now)
         return SessionCheck(None, expired=True)
-    if now - auth_session.last_seen_at > LAST_SEEN_RESOLUTION:
-        auth_session.last_seen_at = now
+    if now - last_seen_at > LAST_SEEN_RESOLUTION:
+        _touch(session_id, last_seen_at=now)
     return SessionCheck(user)
+
+
+def _touch(session_id: int, **values: datetime) -> None:
+    db.session.execute(update(AuthSession).where(AuthSession.id == session_id).values(**values))
 
 
 def end_session(token: str) -> None:

@@ -6,9 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, func, select, update
 from werkzeug.exceptions import NotFound
 
 from portal import audit
@@ -90,13 +91,12 @@ class TeamEntry:
 class PlanView:
     """Everything the plan page shows, loaded in a fixed number of queries."""
 
-    concerns: list[Concern]
-    goals: list[Goal]
-    activities: list[Activity]
+    concerns: list[Any]  # rows with the columns the plan shows
+    goals: list[Any]
+    activities: list[Any]
     team: list[TeamEntry]
     people: dict[int, str]
-    changes: list[PlanRevision] = field(default_factory=list)
-    seen_version: int = 0
+    changes: list[Any] = field(default_factory=list)
 
     def team_by_discipline(self) -> list[TeamEntry]:
         return sorted(self.team, key=lambda t: (not t.is_lead, t.discipline.value, t.name))
@@ -110,53 +110,130 @@ def _visible(model: type, access: Access):
     return clauses
 
 
+# The plan page is the portal's busiest page: it selects only the columns it
+# shows, as plain rows (no ORM identity map), with statements built once.
+_PID = bindparam("pid")
+CHANGES_SHOWN = 5  # the newest few; the history page has the rest
+_UID = bindparam("uid")
+
+
+def _columns(model: type, *names: str) -> list:
+    return [
+        model.id,
+        model.title,
+        model.sensitivity,
+        model.sensitivity.is_not(None).label("sensitive"),
+        *(getattr(model, name) for name in names),
+    ]
+
+
+@cache
+def _plan_statements(sees_sensitive: bool) -> tuple:
+    def live(model: type, retired: Any):
+        clauses = [model.patient_id == _PID, model.status != retired]
+        if not sees_sensitive:
+            clauses.append(model.sensitivity.is_(None))
+        return clauses
+
+    concerns = (
+        select(*_columns(Concern, "detail", "category", "status"))
+        .where(*live(Concern, ItemStatus.RETIRED))
+        .order_by(Concern.status, Concern.category, Concern.id)
+    )
+    goals = (
+        select(
+            *_columns(
+                Goal,
+                "why",
+                "category",
+                "status",
+                "measure",
+                "target_value",
+                "frequency",
+                "proposed_by_id",
+                "agreed_by_id",
+            )
+        )
+        .where(*live(Goal, GoalStatus.CANCELLED))
+        .order_by(Goal.status, Goal.id)
+    )
+    activities = (
+        select(
+            *_columns(
+                Activity,
+                "detail",
+                "discipline",
+                "status",
+                "assignee",
+                "assignee_user_id",
+                "due_on",
+            )
+        )
+        .where(*live(Activity, ActivityStatus.RETIRED))
+        .order_by(Activity.status, Activity.due_on, Activity.id)
+    )
+    seen = (
+        select(PlanReview.seen_version)
+        .where(PlanReview.user_id == _UID, PlanReview.patient_id == _PID)
+        .scalar_subquery()
+    )
+    changes = select(
+        PlanRevision.version, PlanRevision.summary, PlanRevision.actor_name, PlanRevision.at
+    ).where(
+        PlanRevision.patient_id == _PID,
+        PlanRevision.version > func.coalesce(seen, 0),
+    )
+    if not sees_sensitive:
+        changes = changes.where(PlanRevision.sensitive.is_(False))
+    changes = changes.order_by(PlanRevision.version.desc()).limit(bindparam("limit"))
+    return concerns, goals, activities, changes
+
+
+_TEAM = (
+    select(
+        CareTeamMember.id,
+        CareTeamMember.user_id,
+        User.name,
+        CareTeamMember.role,
+        CareTeamMember.discipline,
+        CareTeamMember.is_lead,
+    )
+    .join(User, User.id == CareTeamMember.user_id)
+    .where(CareTeamMember.patient_id == _PID, CareTeamMember.ended_at.is_(None))
+    .order_by(CareTeamMember.is_lead.desc(), User.name)
+)
+
+
 def load_team(patient_id: int) -> list[TeamEntry]:
     """The active care team with names, one query."""
-    rows = db.session.execute(
-        select(
-            CareTeamMember.id,
-            CareTeamMember.user_id,
-            User.name,
-            CareTeamMember.role,
-            CareTeamMember.discipline,
-            CareTeamMember.is_lead,
-        )
-        .join(User, User.id == CareTeamMember.user_id)
-        .where(CareTeamMember.patient_id == patient_id, CareTeamMember.ended_at.is_(None))
-        .order_by(CareTeamMember.is_lead.desc(), User.name)
-    ).all()
+    rows = db.session.connection().execute(_TEAM, {"pid": patient_id})
     return [TeamEntry(*row) for row in rows]
 
 
 def load_plan(access: Access, *, with_changes: bool = True) -> PlanView:
-    """The live plan as this access may see it; audited as a read."""
+    """The live plan as this access may see it, in a fixed number of queries; audited."""
     access.require(Scope.PLAN_READ)
-    concerns = db.session.scalars(
-        select(Concern)
-        .where(*_visible(Concern, access), Concern.status != ItemStatus.RETIRED)
-        .order_by(Concern.status, Concern.category, Concern.id)
-    ).all()
-    goals = db.session.scalars(
-        select(Goal)
-        .where(*_visible(Goal, access), Goal.status != GoalStatus.CANCELLED)
-        .order_by(Goal.status, Goal.id)
-    ).all()
-    activities = db.session.scalars(
-        select(Activity)
-        .where(*_visible(Activity, access), Activity.status != ActivityStatus.RETIRED)
-        .order_by(Activity.status, Activity.due_on, Activity.id)
-    ).all()
-    team = load_team(access.patient_id)
-    people = {t.user_id: t.name for t in team}
-    people.update(_names(_referenced_people(goals, activities), known=people))
-    view = PlanView(list(concerns), list(goals), list(activities), team, people)
-    if with_changes:
-        view.seen_version, view.changes = changes_since_last_look(access)
+    concerns, goals, activities, changes = _plan_statements(access.sees_sensitive)
+    params = {"pid": access.patient_id}
+    execute = db.session.connection().execute  # plain rows: no ORM work per row
+    view = PlanView(
+        concerns=execute(concerns, params).all(),
+        goals=execute(goals, params).all(),
+        activities=execute(activities, params).all(),
+        team=load_team(access.patient_id),
+        people={},
+    )
+    view.people = {t.user_id: t.name for t in view.team}
+    view.people.update(_names(_referenced_people(view.goals, view.activities), view.people))
+    if with_changes and access.plan_version:
+        view.changes = execute(
+            changes, {"pid": access.patient_id, "uid": access.actor_id, "limit": CHANGES_SHOWN + 1}
+        ).all()
     audit.record(access, "read", "care_plan", access.patient_id)
     return view
 
 
-def _referenced_people(goals: Iterable[Goal], activities: Iterable[Activity]) -> set[int]:
+def _referenced_people(goals: Iterable[Any], activities: Iterable[Any]) -> set[int]:
     ids = {g.proposed_by_id for g in goals} | {g.agreed_by_id for g in goals}
     ids |= {a.assignee_user_id for a in activities}
     ids.discard(None)
@@ -168,25 +245,6 @@ def _names(user_ids: set[int], known: dict[int, str]) -> dict[int, str]:
     if not missing:
         return {}
     return dict(db.session.execute(select(User.id, User.name).where(User.id.in_(missing))).all())
-
-
-def changes_since_last_look(access: Access, limit: int = 20) -> tuple[int, list[PlanRevision]]:
-    """(the version this reader last saw, the revisions after it that they may see)."""
-    seen = db.session.scalar(
-        select(PlanReview.seen_version).where(
-            PlanReview.user_id == access.actor_id, PlanReview.patient_id == access.patient_id
-        )
-    )
-    seen = seen or 0
-    if seen >= access.plan_version:
-        return seen, []
-    query = select(PlanRevision).where(
-        PlanRevision.patient_id == access.patient_id, PlanRevision.version > seen
-    )
-    if not access.sees_sensitive:
-        query = query.where(PlanRevision.sensitive.is_(False))
-    revisions = db.session.scalars(query.order_by(PlanRevision.version.desc()).limit(limit)).all()
-    return seen, list(revisions)
 
 
 def history(access: Access, limit: int = 200) -> list[PlanRevision]:

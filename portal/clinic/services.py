@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import or_, select
 
+from portal import audit
 from portal.access import Relation
-from portal.audit.models import AuditEvent
 from portal.auth.models import User
 from portal.careplan.models import CareTeamMember
-from portal.db import utcnow
 from portal.extensions import db
 from portal.patients import Patient
 
@@ -72,15 +71,10 @@ def panel(clinician: User, query: str = "", sort: str = "name") -> list[PanelRow
 
 
 def _audit_listing(clinician: User, rows: list[PanelRow]) -> None:
-    """One audit row per patient listed, in a single statement."""
-    if not rows:
-        return
-    now = utcnow()
-    db.session.execute(
-        insert(AuditEvent),
+    """One audit row per patient listed, written with the request's commit."""
+    audit.record_rows(
         [
             {
-                "at": now,
                 "actor_id": clinician.id,
                 "relation": Relation.CARE_TEAM.value,
                 "patient_id": row.patient_id,
@@ -89,5 +83,5 @@ def _audit_listing(clinician: User, rows: list[PanelRow]) -> None:
                 "object_id": None,
             }
             for row in rows
-        ],
+        ]
     )

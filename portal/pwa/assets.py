@@ -22,9 +22,16 @@ def _digest(path: Path, mtime_ns: int) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:10]
 
 
+_served: dict[str, str] = {}
+
+
 def digest_for(filename: str) -> str:
+    """The content hash of a static file; re-read on change only while debugging."""
+    if not current_app.debug and filename in _served:
+        return _served[filename]
     path = Path(current_app.static_folder) / filename
-    return _digest(path, path.stat().st_mtime_ns)
+    _served[filename] = digest = _digest(path, path.stat().st_mtime_ns)
+    return digest
 
 
 def asset_url(filename: str) -> str:

@@ -1,0 +1,145 @@
+"""Benchmark the portal's key pages against a bare Flask app.
+
+Run with `make bench` (or `.venv/bin/python benchmarks/run.py --help`). The
+portal runs under gunicorn on a fresh SQLite database seeded with the demo data.
+Results are reported against targets; the exit code is 0 whatever they show
+(benchmarks report, they don't gate), unless --strict is given and a benchmark
+could not run.
+
+To add a scenario, append a harness.Scenario to the list `portal_scenarios`
+returns (use `patient.cookie_header()` / `clinician.cookie_header()` for
+signed-in pages, harness.find_csrf_token() for a POST's X-CSRFToken header).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import harness
+from harness import Scenario
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - public demo seed
+PATIENT_EMAIL = "alex@example.com"
+CLINICIAN_EMAIL = "rivera@example.com"
+
+# Set these once the URLs are settled (e.g. "/plan"); None: discover them by
+# following GET / after sign-in to the user's home and taking its first link
+# whose href or text matches PLAN_LINK_PATTERN (falling back to the home page).
+# As first wired: the patient lands on /p/1/ and gets /p/1/plan; the clinician
+# lands on /clinic/ and gets the first patient's /p/<id>/plan.
+PATIENT_PLAN_PATH: str | None = None
+CLINICIAN_PLAN_PATH: str | None = None
+PLAN_LINK_PATTERN = r"/plan(?:$|[/?#])"
+
+PLAN_TARGET_RATIO = 0.20
+
+
+def discover(client: harness.Client, explicit: str | None, pattern: str = PLAN_LINK_PATTERN) -> str:
+    """`explicit` if set, else the first matching link on the signed-in home page."""
+    if explicit:
+        return explicit
+    home = client.get("/")
+    if home.status != 200:
+        raise harness.BenchmarkError(f"GET / after sign-in ended on {home.url} ({home.status})")
+    return harness.find_link(home.text, pattern, base_url=home.url) or harness.path_of(home.url)
+
+
+def portal_scenarios(server: harness.GunicornServer) -> list[Scenario]:
+    """Scenarios for the portal; called once the server answers."""
+    patient = harness.login_client(server.base_url, PATIENT_EMAIL, DEMO_PASSWORD)
+    clinician = harness.login_client(server.base_url, CLINICIAN_EMAIL, DEMO_PASSWORD)
+    return [
+        Scenario(
+            "patient plan page",
+            discover(patient, PATIENT_PLAN_PATH),
+            cookie=patient.cookie_header(),
+            target_ratio=PLAN_TARGET_RATIO,
+        ),
+        Scenario(
+            "clinician plan view",
+            discover(clinician, CLINICIAN_PLAN_PATH),
+            cookie=clinician.cookie_header(),
+            target_ratio=PLAN_TARGET_RATIO,
+        ),
+    ]
+
+
+def flask(env: dict[str, str], *args: str) -> None:
+    """`flask --app wsgi ARGS` in the benchmark environment; raise with its output."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
+    if proc.returncode != 0:
+        output = (proc.stdout + proc.stderr).strip().splitlines()[-20:]
+        raise harness.BenchmarkError(
+            f"flask {' '.join(args)} exited with {proc.returncode}:\n" + "\n".join(output)
+        )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    defaults = harness.Settings()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=defaults.duration, help="s per round")
+    parser.add_argument("--warmup", type=int, default=defaults.warmup, help="s of warm-up")
+    parser.add_argument("--rounds", type=int, default=defaults.rounds)
+    parser.add_argument("--threads", type=int, default=defaults.threads)
+    parser.add_argument("--connections", type=int, default=defaults.connections)
+    parser.add_argument("--workers", type=int, default=defaults.workers)
+    parser.add_argument("--strict", action="store_true", help="exit 1 if a benchmark could not run")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = harness.Settings(
+        duration=args.duration,
+        warmup=args.warmup,
+        rounds=args.rounds,
+        threads=args.threads,
+        connections=args.connections,
+        workers=args.workers,
+    )
+    with tempfile.TemporaryDirectory(prefix="carecircle-bench-") as tmp:
+        env = {
+            "PORTAL_ENV": "development",
+            "DATABASE_URL": f"sqlite:///{Path(tmp) / 'bench.db'}",
+            "SECRET_KEY": secrets.token_hex(32),
+        }
+
+        print("bare Flask app (baseline)")
+        bare = harness.run_scenarios(
+            "benchmarks.bare_app:app", [Scenario("bare Flask app", "/")], settings=settings
+        )[0]
+
+        print("portal (wsgi:app)")
+        try:
+            flask(env, "db", "upgrade")
+            flask(env, "seed-demo")
+            results = harness.run_scenarios(
+                "wsgi:app", portal_scenarios, env=env, settings=settings
+            )
+        except (harness.BenchmarkError, subprocess.TimeoutExpired) as exc:
+            results = [harness.ScenarioResult(Scenario("portal setup", "/"), "wsgi:app")]
+            results[0].error = str(exc)
+
+    print()
+    failed = harness.print_report(bare, results, settings)
+    return 1 if failed and args.strict else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -58,12 +58,14 @@ def register_blueprints(app: Flask) -> None:
     from portal.auth import views as auth_views
     from portal.careplan import views as careplan_views
     from portal.clinic import views as clinic_views
+    from portal.goals import views as goals_views
 
     for blueprint in (
         health.bp,
         auth_views.bp,
         careplan_views.bp,
         clinic_views.bp,
+        goals_views.bp,
         api.bp,
     ):
         app.register_blueprint(blueprint)

@@ -369,3 +369,7 @@ def blake_plan(demo: Demo) -> None:
 
 
 STEPS.extend([alex_plan, blake_plan])
+
+from portal.goals.demo import alex_goals, blake_goals  # noqa: E402  (goal entries and threads)
+
+STEPS.extend([alex_goals, blake_goals])

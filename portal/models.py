@@ -9,7 +9,7 @@ from portal.careplan.models import (
     PlanReview,
     PlanRevision,
 )
-from portal.goals.models import Goal
+from portal.goals.models import Goal, GoalMessage, GoalRead, ProgressEntry, ProgressEntryRevision
 from portal.notifications.models import Notification
 from portal.patients import Patient
 
@@ -20,10 +20,14 @@ __all__ = [
     "CareTeamMember",
     "Concern",
     "Goal",
+    "GoalMessage",
+    "GoalRead",
     "LoginThrottle",
     "Notification",
     "Patient",
     "PlanReview",
     "PlanRevision",
+    "ProgressEntry",
+    "ProgressEntryRevision",
     "User",
 ]

@@ -11,7 +11,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from portal.access import AccessDenied, wants_json
+from portal.access import AccessDenied, Scope, wants_json
 from portal.extensions import db
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ def ago(value: datetime | None, now: datetime | None = None) -> str:
 
 
 # Feature packages add patient tabs here: (endpoint, label, scope) in display order.
-PATIENT_TABS: list[tuple[str, str, str]] = []
+PATIENT_TABS: list[tuple[str, str, str]] = [("goals.index", "Goals", Scope.GOALS_READ)]
 
 
 def nav_extras(access) -> list[tuple[str, str, dict]]:

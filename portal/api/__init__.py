@@ -106,3 +106,6 @@ def openapi():
             "security": [{"session": []}],
         }
     )
+
+
+from portal.api import goals  # noqa: E402, F401  (goal, entry and thread routes)

@@ -26,7 +26,7 @@ def panel():
 
 
 # Other features add clinic tabs (endpoint, label) and panel flags here.
-CLINIC_TABS: list[tuple[str, str]] = [("clinic.panel", "My patients")]
+CLINIC_TABS: list[tuple[str, str]] = [("clinic.panel", "My patients"), ("clinic.inbox", "Inbox")]
 PANEL_FLAGS: list = []
 
 
@@ -43,3 +43,8 @@ def row_flags(row: services.PanelRow) -> list[tuple[str, str]]:
 @bp.app_context_processor
 def clinic_helpers():
     return {"clinic_tabs": lambda: CLINIC_TABS, "row_flags": row_flags}
+
+
+from portal.clinic import inbox as _inbox  # noqa: E402  (adds /clinic/inbox to this blueprint)
+
+PANEL_FLAGS.append(_inbox.awaiting_reply_flag)

@@ -6,10 +6,11 @@ import enum
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Numeric, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.careplan.models import PlanItemMixin, _enum
+from portal.db import utcnow
 from portal.extensions import db
 
 
@@ -98,3 +99,100 @@ class Goal(PlanItemMixin, db.Model):
     shared_with_team: Mapped[bool] = mapped_column(default=True)
     concern_id: Mapped[int | None] = mapped_column(ForeignKey("concerns.id", ondelete="SET NULL"))
     note: Mapped[str] = mapped_column(Text, default="")  # the team's note when status is set
+    # The inbox: when the patient's oldest entry or message still without a team
+    # reply arrived (None: nothing waiting). Maintained by the goal services so
+    # the clinicians' inbox is one indexed query whatever the panel size.
+    awaiting_reply_since: Mapped[datetime | None] = mapped_column(index=True)
+    last_team_reply_at: Mapped[datetime | None]
+    last_message_id: Mapped[int | None]  # the newest message, for unread counts without a join
+
+    @property
+    def is_proposal(self) -> bool:
+        return self.status is GoalStatus.PROPOSED
+
+
+class ProgressEntry(db.Model):
+    """One logged day of progress on a goal: a value and/or done, a note, a feeling."""
+
+    __tablename__ = "progress_entries"
+    __table_args__ = (
+        # The client's idempotency key: the same entry sent twice is stored once.
+        UniqueConstraint("patient_id", "idempotency_key"),
+        CheckConstraint("feeling IS NULL OR (feeling >= 1 AND feeling <= 5)", name="feeling"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    goal_id: Mapped[int] = mapped_column(ForeignKey("goals.id", ondelete="CASCADE"))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    entry_date: Mapped[date]  # the day it is about, in the patient's time zone
+    value: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    done: Mapped[bool | None]
+    note: Mapped[str] = mapped_column(Text, default="")
+    feeling: Mapped[int | None]  # how I feel, 1 (bad) to 5 (great)
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    # SHA-256 of the request as first sent: a replay with another body is a conflict.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    updated_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]  # soft delete: the row stays for the record
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class ProgressEntryRevision(db.Model):
+    """An entry as it was before a change or deletion: the trail behind each edit."""
+
+    __tablename__ = "progress_entry_revisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("progress_entries.id", ondelete="CASCADE"), index=True
+    )
+    action: Mapped[str] = mapped_column(String(20))  # changed, deleted
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    entry_date: Mapped[date]
+    value: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    done: Mapped[bool | None]
+    note: Mapped[str] = mapped_column(Text, default="")
+    feeling: Mapped[int | None]
+
+
+class GoalMessage(db.Model):
+    """One message in a goal's thread, from the patient or a member of their care team."""
+
+    __tablename__ = "goal_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    goal_id: Mapped[int] = mapped_column(ForeignKey("goals.id", ondelete="CASCADE"))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Who wrote it, as shown then: kept so the thread reads the same after a team change.
+    author_name: Mapped[str] = mapped_column(String(120))
+    author_role: Mapped[str] = mapped_column(String(120))  # "Primary care physician", "Patient"
+    from_team: Mapped[bool] = mapped_column(default=False)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GoalRead(db.Model):
+    """How far one reader has read one goal's thread (per-reader unread marks)."""
+
+    __tablename__ = "goal_reads"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    goal_id: Mapped[int] = mapped_column(
+        ForeignKey("goals.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_read_message_id: Mapped[int] = mapped_column(default=0)
+    read_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+Index("ix_progress_entries_goal_date", ProgressEntry.goal_id, ProgressEntry.entry_date)
+Index("ix_goal_messages_goal", GoalMessage.goal_id, GoalMessage.id)
+Index("ix_goal_messages_patient_team", GoalMessage.patient_id, GoalMessage.from_team)

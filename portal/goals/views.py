@@ -1,0 +1,326 @@
+"""Goal pages: the patient's goals, one goal with its chart and thread, logging progress."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+
+from portal import audit
+from portal.access import Access, AccessDenied, Scope, patient_view
+from portal.auth.views import _safe_next
+from portal.goals import services
+from portal.goals.forms import (
+    DeclineForm,
+    EntryEditForm,
+    GoalForm,
+    MessageForm,
+    NewGoalForm,
+    ReviewForm,
+)
+from portal.goals.inputs import Invalid
+from portal.goals.measures import measure_for
+from portal.goals.text import linkify, waited
+
+bp = Blueprint("goals", __name__, url_prefix="/p/<int:patient_id>/goals")
+
+
+def _goal_page(access: Access, goal_id: int):
+    return redirect(url_for("goals.detail", patient_id=access.patient_id, goal_id=goal_id), 303)
+
+
+def _back(access: Access, goal_id: int):
+    """303 to the same-site page the form came from, else the goal page."""
+    target = _safe_next(request.form.get("next"))
+    if target:
+        return redirect(target, 303)
+    return _goal_page(access, goal_id)
+
+
+@bp.get("")
+@patient_view(Scope.GOALS_READ)
+def index(access: Access):
+    goals = services.list_goals(access)
+    return render_template("goals/index.html", access=access, goals=goals)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@patient_view(Scope.GOALS_READ)
+def new(access: Access):
+    if not (access.can(Scope.GOALS_WRITE) or access.can(Scope.GOALS_PROPOSE)):
+        raise AccessDenied(Scope.GOALS_WRITE)
+    form = NewGoalForm() if access.can(Scope.GOALS_WRITE) else GoalForm()
+    if request.method == "POST":
+        try:
+            goal = services.create_goal(access, form.data_for_service())
+        except Invalid as error:
+            form.show(error)
+        else:
+            if goal.status.value == "proposed":
+                flash(f"Suggested “{goal.title}”. {access.patient_name} can now answer.", "success")
+            else:
+                flash(f"Added your goal “{goal.title}”.", "success")
+            return _goal_page(access, goal.id)
+    status = 422 if request.method == "POST" else 200
+    return render_template("goals/goal_form.html", access=access, form=form, goal=None), status
+
+
+@bp.get("/<int:goal_id>")
+@patient_view(Scope.GOALS_READ)
+def detail(access: Access, goal_id: int):
+    return _render_detail(access, goal_id)
+
+
+def _render_detail(
+    access: Access,
+    goal_id: int,
+    *,
+    entry_errors=None,
+    entry_values=None,
+    message_form=None,
+    review_form=None,
+    status: int = 200,
+):
+    page = services.load_goal_page(access, goal_id)
+    if review_form is None and access.can(Scope.GOALS_REVIEW):
+        review_form = ReviewForm(formdata=None)
+        review_form.status.data = page.goal.status.value
+        review_form.achievement.data = page.goal.achievement.value
+        review_form.note.data = page.goal.note
+    return (
+        render_template(
+            "goals/detail.html",
+            access=access,
+            page=page,
+            goal=page.goal,
+            entry_errors=entry_errors or {},
+            entry_values=entry_values or {},
+            message_form=message_form or MessageForm(formdata=None),
+            review_form=review_form,
+        ),
+        status,
+    )
+
+
+@bp.route("/<int:goal_id>/edit", methods=["GET", "POST"])
+@patient_view(Scope.GOALS_WRITE)
+def edit(access: Access, goal_id: int):
+    goal = services.get_goal(access, goal_id)
+    form = GoalForm()
+    if request.method == "POST":
+        try:
+            services.update_goal(access, goal_id, form.data_for_service())
+        except Invalid as error:
+            form.show(error)
+        except services.GoalError as error:
+            flash(str(error), "error")
+            return _goal_page(access, goal_id)
+        else:
+            flash("Saved your changes.", "success")
+            return _goal_page(access, goal_id)
+    else:
+        form.load(goal)
+        audit.record(access, "read", "goal", goal.id)
+    status = 422 if request.method == "POST" else 200
+    return render_template("goals/goal_form.html", access=access, form=form, goal=goal), status
+
+
+@bp.route("/<int:goal_id>/answer", methods=["GET", "POST"])
+@patient_view(Scope.GOALS_WRITE)
+def answer(access: Access, goal_id: int):
+    """A suggested goal: take it on as it is or in one's own words, or say no."""
+    goal = services.get_goal(access, goal_id)
+    form = GoalForm()
+    if goal.status.value != "proposed":
+        return _goal_page(access, goal_id)
+    if request.method == "POST":
+        try:
+            services.answer_proposal(access, goal_id, True, form.data_for_service())
+        except Invalid as error:
+            form.show(error)
+        else:
+            flash(f"“{form.title.data.strip()}” is now one of your goals.", "success")
+            return _goal_page(access, goal_id)
+    else:
+        form.load(goal)
+        audit.record(access, "read", "goal", goal.id)
+    status = 422 if request.method == "POST" else 200
+    people = services.names({goal.proposed_by_id})
+    return (
+        render_template(
+            "goals/answer.html",
+            access=access,
+            form=form,
+            goal=goal,
+            decline=DeclineForm(formdata=None),
+            proposer=people.get(goal.proposed_by_id, "Your care team"),
+        ),
+        status,
+    )
+
+
+@bp.post("/<int:goal_id>/decline")
+@patient_view(Scope.GOALS_WRITE)
+def decline(access: Access, goal_id: int):
+    try:
+        services.answer_proposal(access, goal_id, False, {"reason": request.form.get("reason")})
+    except services.GoalError as error:
+        flash(str(error), "error")
+    else:
+        flash("You said no to this goal. Your care team can see your answer.", "success")
+    return redirect(url_for("goals.index", patient_id=access.patient_id), 303)
+
+
+@bp.post("/<int:goal_id>/share")
+@patient_view(Scope.GOALS_WRITE)
+def share(access: Access, goal_id: int):
+    try:
+        services.share_goal(access, goal_id)
+    except services.GoalError as error:
+        flash(str(error), "error")
+    else:
+        flash("Your care team can now see you would like their thoughts.", "success")
+    return _goal_page(access, goal_id)
+
+
+@bp.post("/<int:goal_id>/review")
+@patient_view(Scope.GOALS_REVIEW)
+def review(access: Access, goal_id: int):
+    form = ReviewForm()
+    try:
+        services.review_goal(access, goal_id, form.data_for_service())
+    except Invalid as error:
+        form.show(error)
+        return _render_detail(access, goal_id, review_form=form, status=422)
+    except services.GoalError as error:
+        flash(str(error), "error")
+    else:
+        flash("Saved your review.", "success")
+    return _goal_page(access, goal_id)
+
+
+@bp.post("/<int:goal_id>/entries")
+@patient_view(Scope.GOALS_LOG)
+def add_entry(access: Access, goal_id: int):
+    data = request.form.to_dict()
+    try:
+        _entry, created = services.add_entry(access, goal_id, data, data.get("idempotency_key"))
+    except Invalid as error:
+        return _render_detail(
+            access, goal_id, entry_errors=error.fields, entry_values=data, status=422
+        )
+    except services.GoalError as error:
+        flash(str(error), "error")
+        return _back(access, goal_id)
+    flash("Saved. Well done for logging it." if created else "That was already saved.", "success")
+    return _back(access, goal_id)
+
+
+@bp.route("/<int:goal_id>/entries/<int:entry_id>/edit", methods=["GET", "POST"])
+@patient_view(Scope.GOALS_LOG)
+def edit_entry(access: Access, goal_id: int, entry_id: int):
+    try:
+        goal, entry = services.changeable_entry(access, goal_id, entry_id)
+    except services.GoalError as error:
+        flash(str(error), "error")
+        return _goal_page(access, goal_id)
+    form = EntryEditForm()
+    if request.method == "POST":
+        try:
+            services.change_entry(access, goal_id, entry_id, form.data_for_service())
+        except Invalid as error:
+            form.show(error)
+        except services.GoalError as error:
+            flash(str(error), "error")
+            return _goal_page(access, goal_id)
+        else:
+            flash("Saved your change.", "success")
+            return _goal_page(access, goal_id)
+    else:
+        form.value.data = "" if entry.value is None else f"{entry.value.normalize():f}"
+        form.done.data = None if entry.done is None else ("1" if entry.done else "0")
+        form.note.data = entry.note
+        form.feeling.data = str(entry.feeling) if entry.feeling else None
+        form.entry_date.data = entry.entry_date.isoformat()
+        audit.record(access, "read", "progress_entry", entry.id)
+    status = 422 if request.method == "POST" else 200
+    return (
+        render_template(
+            "goals/entry_form.html",
+            access=access,
+            goal=goal,
+            entry=entry,
+            form=form,
+            measure=measure_for(goal.measure),
+        ),
+        status,
+    )
+
+
+@bp.post("/<int:goal_id>/entries/<int:entry_id>/delete")
+@patient_view(Scope.GOALS_LOG)
+def delete_entry(access: Access, goal_id: int, entry_id: int):
+    try:
+        services.delete_entry(access, goal_id, entry_id)
+    except services.GoalError as error:
+        flash(str(error), "error")
+    else:
+        flash("Deleted the entry.", "success")
+    return _goal_page(access, goal_id)
+
+
+@bp.post("/<int:goal_id>/messages")
+@patient_view(Scope.MESSAGES)
+def post_message(access: Access, goal_id: int):
+    form = MessageForm()
+    try:
+        services.post_message(access, goal_id, form.body.data)
+    except Invalid as error:
+        form.show(error)
+        return _render_detail(access, goal_id, message_form=form, status=422)
+    flash(
+        "Sent. "
+        + ("The patient will be told." if access.is_care_team else "Your care team will see it."),
+        "success",
+    )
+    return redirect(
+        url_for("goals.detail", patient_id=access.patient_id, goal_id=goal_id, _anchor="thread"),
+        303,
+    )
+
+
+# -- template helpers ----------------------------------------------------------
+
+
+def goal_url(access: Access, goal) -> str:
+    """The goal page of `goal` (plan pages link goal titles here)."""
+    if not access.can(Scope.GOALS_READ):
+        return ""
+    return url_for("goals.detail", patient_id=access.patient_id, goal_id=goal.id)
+
+
+def goals_home(access: Access):
+    """The home screen's goal parts, loaded once per request (two blocks use them)."""
+    if not access.can(Scope.GOALS_READ):
+        return None
+    if "goals_home" not in g:
+        g.goals_home = services.home(access)
+    return g.goals_home
+
+
+def new_key() -> str:
+    """A fresh idempotency key for each entry form; the web app's JS replaces it per send."""
+    return str(uuid.uuid4())
+
+
+@bp.record_once
+def _install_helpers(state) -> None:
+    state.app.jinja_env.globals.update(
+        goal_url=goal_url,
+        goals_home=goals_home,
+        new_key=new_key,
+        measure_for=measure_for,
+        timedelta_days=lambda days: timedelta(days=days),
+    )
+    state.app.jinja_env.filters.update(linkify=linkify, waited=waited)

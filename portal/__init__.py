@@ -59,6 +59,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.careplan import views as careplan_views
     from portal.clinic import views as clinic_views
     from portal.goals import views as goals_views
+    from portal.notifications import views as notification_views
 
     for blueprint in (
         health.bp,
@@ -67,6 +68,7 @@ def register_blueprints(app: Flask) -> None:
         clinic_views.bp,
         goals_views.bp,
         api.bp,
+        notification_views.bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -10,12 +10,14 @@ from sqlalchemy import func, select
 from portal.auth.models import Discipline, User, UserKind
 from portal.auth.services import create_user
 from portal.extensions import db
+from portal.notifications.cli import notify
 from portal.patients import Patient
 
 
 def register(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(notify)
 
 
 users = AppGroup("users", help="Manage accounts.")

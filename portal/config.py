@@ -118,6 +118,10 @@ def load(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[s
         "PUSH_MAX_ATTEMPTS": _int("PUSH_MAX_ATTEMPTS", 8),
         "PUSH_MAX_SUBSCRIPTIONS": _int("PUSH_MAX_SUBSCRIPTIONS", 10),
         "PUSH_CONCURRENCY": _int("PUSH_CONCURRENCY", 16),
+        # A claimed batch is someone else's to retry only after its lease ends.
+        "PUSH_LEASE_SECONDS": _int("PUSH_LEASE_SECONDS", 600),
+        "PUSH_BACKOFF_SECONDS": _int("PUSH_BACKOFF_SECONDS", 30),
+        "VAPID_KEY_FILE": os.environ.get("VAPID_KEY_FILE", ""),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
     }
     if env == "test":

@@ -10,7 +10,12 @@ from portal.careplan.models import (
     PlanRevision,
 )
 from portal.goals.models import Goal, GoalMessage, GoalRead, ProgressEntry, ProgressEntryRevision
-from portal.notifications.models import Notification
+from portal.notifications.models import (
+    Notification,
+    NotificationPreference,
+    PushDelivery,
+    PushSubscription,
+)
 from portal.patients import Patient
 
 __all__ = [
@@ -24,10 +29,13 @@ __all__ = [
     "GoalRead",
     "LoginThrottle",
     "Notification",
+    "NotificationPreference",
     "Patient",
     "PlanReview",
     "PlanRevision",
     "ProgressEntry",
     "ProgressEntryRevision",
+    "PushDelivery",
+    "PushSubscription",
     "User",
 ]

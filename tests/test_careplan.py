@@ -339,3 +339,20 @@ def test_missing_or_unknown_choice_gets_a_plain_message(demo, app):
     )
     assert response.status_code == 422
     assert "Choose one of the options for “Kind of concern”" in text_of(response)
+
+
+def test_plan_change_notifies_the_patient_once_an_hour(demo, app):
+    from portal.notifications.models import Notification
+
+    assert _count(app, Notification) == 0  # the seeded demo is nobody's news
+    rivera = demo.login("rivera@example.com")
+    for title in ("Knee pain", "Back pain"):
+        rivera.submit(
+            f"/p/{demo.alex}/plan/concern/new",
+            {"title": title, "category": "physical", "status": "active"},
+        )
+    with app.app_context():
+        notices = db.session.scalars(select(Notification)).all()
+        assert [(n.kind, n.user_id, n.url) for n in notices] == [
+            ("plan_changed", demo.users["alex@example.com"], f"/p/{demo.alex}/plan")
+        ]

@@ -108,4 +108,5 @@ def openapi():
     )
 
 
-from portal.api import goals  # noqa: E402, F401  (goal, entry and thread routes)
+# Route modules: goals (goals, entries, threads), push (push subscriptions).
+from portal.api import goals, push  # noqa: E402, F401

@@ -27,6 +27,7 @@ from portal.careplan.models import (
 from portal.db import utcnow
 from portal.extensions import db
 from portal.goals.models import Goal, GoalStatus
+from portal.notifications.services import notify_plan_changed
 from portal.patients import Patient
 
 
@@ -319,6 +320,7 @@ def record_revision(
             sensitive=sensitive,
         )
     )
+    notify_plan_changed(access, now)
     return version
 
 

@@ -1,0 +1,80 @@
+"""`flask --app wsgi notify ...`: deliver the outbox, show the VAPID public key."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from portal.extensions import db
+
+
+@click.group(help="Push notifications.")
+def notify() -> None:
+    pass
+
+
+@notify.command("deliver")
+@click.option("--loop", is_flag=True, help="Keep draining the outbox until stopped.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Seconds to wait when nothing is due (with --loop).",
+)
+@with_appcontext
+def deliver(loop: bool, interval: float) -> None:
+    """Send due notifications once (and enqueue due daily reminders); --loop keeps going."""
+    from portal.notifications.delivery import Deliverer, deliver_forever
+    from portal.notifications.services import enqueue_due_reminders
+
+    app = current_app._get_current_object()
+    if loop:
+        stop = threading.Event()
+
+        def _stop(signum, frame) -> None:
+            stop.set()  # finish the batch in hand, then leave
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        click.echo(f"Delivering notifications every {interval:g}s; Ctrl-C stops.")
+        deliver_forever(app, interval=interval, stop=stop)
+        return
+    reminders = enqueue_due_reminders()
+    db.session.commit()
+    with Deliverer(app) as deliverer:
+        stats = deliverer.run_once()
+    click.echo(
+        f"Delivered {stats.sent} of {stats.claimed} due notifications "
+        f"({stats.messages} messages; {stats.retried} to retry, {stats.failed} failed, "
+        f"{stats.held} held for quiet hours, {stats.muted} muted, {stats.no_device} without "
+        f"a device, {stats.removed_devices} expired devices removed; "
+        f"{reminders} reminders enqueued)."
+    )
+
+
+@notify.command("vapid-keys")
+@click.option(
+    "--new",
+    "new",
+    is_flag=True,
+    help="Print a new private key for VAPID_PRIVATE_KEY (and its public key); store nothing.",
+)
+@with_appcontext
+def vapid_keys(new: bool) -> None:
+    """Print the VAPID public key (generating the key pair into instance/ the first time)."""
+    from portal.notifications import vapid
+
+    if new:
+        private = vapid.new_private_key()
+        click.echo(f"VAPID_PRIVATE_KEY={private}")
+        click.echo(f"public key: {vapid.public_key_of(vapid.load_key(private))}")
+        return
+    try:
+        click.echo(vapid.public_key(current_app._get_current_object()))
+    except vapid.VapidError as error:
+        raise click.ClickException(str(error)) from error

@@ -1,0 +1,138 @@
+"""Every kind of notice, in one place: its category, words, urgency, topic and lifetime.
+
+To add a kind of notice, add one `Kind(...)` to `KINDS` below (and a category to
+`CATEGORIES` if none fits), then call
+`notifications.enqueue("your_kind", user_ids, url=..., patient_id=...)` from the
+service that causes it, in the same transaction. Nothing else changes: the
+settings page lists the categories, the deliverer reads the rest from here.
+
+The words are fixed text: a notice never carries a name, a goal, a value or
+any other health information. The person reads what happened after signing in.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Audiences are UserKind values (a StrEnum), spelled out so this module imports nothing.
+PATIENT, CLINICIAN, CAREGIVER = "patient", "clinician", "caregiver"
+URGENCIES = ("very-low", "low", "normal", "high")  # RFC 8030 §5.3
+_TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")  # RFC 8030 §5.4: at most 32 base64url characters
+
+
+@dataclass(frozen=True)
+class Category:
+    """A group of notices a user turns on or off together on the settings page."""
+
+    name: str
+    label: str
+    hint: str
+    audience: frozenset[str]  # UserKind values
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of notice. `ttl=None` uses the PUSH_TTL_SECONDS setting."""
+
+    name: str
+    category: str
+    title: str
+    body: str
+    urgency: str = "normal"
+    topic: str = ""  # notices with the same topic replace each other on the device
+    ttl: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.category not in CATEGORIES:
+            raise ValueError(f"kind {self.name}: unknown category {self.category!r}")
+        if self.urgency not in URGENCIES:
+            raise ValueError(f"kind {self.name}: urgency must be one of {URGENCIES}")
+        if not _TOPIC.fullmatch(self.topic):
+            raise ValueError(f"kind {self.name}: topic must be 1-32 base64url characters")
+        if self.ttl is not None and self.ttl <= 0:
+            raise ValueError(f"kind {self.name}: a TTL of 0 drops notices for offline devices")
+
+
+CATEGORIES: dict[str, Category] = {
+    c.name: c
+    for c in [
+        Category(
+            "replies",
+            "Replies from your care team",
+            "When someone on the care team replies to a goal or a message.",
+            frozenset({PATIENT, CAREGIVER}),
+        ),
+        Category(
+            "plan",
+            "Changes to the care plan",
+            "When the care team changes the plan.",
+            frozenset({PATIENT, CAREGIVER}),
+        ),
+        Category(
+            "reminders",
+            "Daily goal reminder",
+            "One reminder a day, at the time you choose below.",
+            frozenset({PATIENT}),
+        ),
+        Category(
+            "activity",
+            "Patient activity",
+            "When a patient on your panel logs progress or writes to the team. "
+            "At most one notice per patient each hour.",
+            frozenset({CLINICIAN}),
+        ),
+    ]
+}
+
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in [
+        Kind(
+            "goal_reply",
+            "replies",
+            "New reply from your care team",
+            "Sign in to CareCircle to read it.",
+            urgency="normal",
+            topic="goal-reply",
+        ),
+        Kind(
+            "patient_activity",
+            "activity",
+            "New patient activity",
+            "A patient on your panel has new updates. Sign in to see them.",
+            urgency="low",
+            topic="patient-activity",
+        ),
+        Kind(
+            "goal_reminder",
+            "reminders",
+            "Time to check in",
+            "Open CareCircle to log today's progress.",
+            urgency="normal",
+            topic="goal-reminder",
+            ttl=6 * 3600,  # a reminder that arrives the next day is noise
+        ),
+        Kind(
+            "plan_changed",
+            "plan",
+            "Your care plan was updated",
+            "Sign in to CareCircle to see what changed.",
+            urgency="normal",
+            topic="plan-changed",
+        ),
+    ]
+}
+
+
+def kind(name: str) -> Kind:
+    """The registered kind called `name` (ValueError for an unknown one)."""
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ValueError(f"unknown notification kind {name!r}; add it to KINDS") from None
+
+
+def categories_for(user_kind: str) -> list[Category]:
+    """The categories a kind of user can turn on or off, in display order."""
+    return [c for c in CATEGORIES.values() if user_kind in c.audience]

@@ -82,6 +82,8 @@ class Scenario:
     cookie: str | None = None
     # Status the preflight request (no redirect following) must get; None: skip it.
     expect_status: int | None = 200
+    # Extra Lua appended to the wrk script (e.g. a request() that varies a header).
+    lua: str | None = None
 
     def request_headers(self) -> dict[str, str]:
         headers = dict(self.headers)
@@ -332,13 +334,20 @@ def lua_string(value: str) -> str:
 def wrk_script(scenario: Scenario) -> str | None:
     """Lua for wrk's -s: method, body and headers (Cookie, CSRF token...)."""
     headers = scenario.request_headers()
-    if scenario.method.upper() == "GET" and scenario.body is None and not headers:
+    if (
+        scenario.method.upper() == "GET"
+        and scenario.body is None
+        and not headers
+        and not scenario.lua
+    ):
         return None
     lines = [f"wrk.method = {lua_string(scenario.method.upper())}"]
     if scenario.body is not None:
         lines.append(f"wrk.body = {lua_string(scenario.body)}")
     for name, value in headers.items():
         lines.append(f"wrk.headers[{lua_string(name)}] = {lua_string(value)}")
+    if scenario.lua:
+        lines.append(scenario.lua)
     return "\n".join(lines) + "\n"
 
 

@@ -40,6 +40,26 @@ CLINICIAN_PLAN_PATH: str | None = None
 PLAN_LINK_PATTERN = r"/plan(?:$|[/?#])"
 
 PLAN_TARGET_RATIO = 0.20
+GOAL_PAGE_TARGET_RATIO = 0.15
+POST_ENTRY_TARGET_RATIO = 0.30
+INBOX_TARGET_RATIO = 0.12
+PANEL_SIZE = 200
+
+# Each POST needs its own Idempotency-Key, or the server just replays the first
+# entry: every wrk thread numbers its requests under a thread-unique prefix.
+UNIQUE_KEY_LUA = """
+local counter = 0
+local thread_id = 0
+function setup(thread)
+  thread_id = thread_id + 1
+  thread:set("tid", thread_id)
+end
+function request()
+  counter = counter + 1
+  wrk.headers["Idempotency-Key"] = string.format("bench-%d-%d-%d", tid or 0, os.time(), counter)
+  return wrk.format()
+end
+"""
 
 
 def discover(client: harness.Client, explicit: str | None, pattern: str = PLAN_LINK_PATTERN) -> str:
@@ -56,6 +76,11 @@ def portal_scenarios(server: harness.GunicornServer) -> list[Scenario]:
     """Scenarios for the portal; called once the server answers."""
     patient = harness.login_client(server.base_url, PATIENT_EMAIL, DEMO_PASSWORD)
     clinician = harness.login_client(server.base_url, CLINICIAN_EMAIL, DEMO_PASSWORD)
+    goal_page = harness.find_link(patient.get("/").text, r"/goals/\d+$") or ""
+    goal_api = (
+        "/api/v1/patients/" + goal_page.split("/")[2] + "/goals/" + goal_page.rsplit("/", 1)[1]
+    )
+    csrf = harness.find_csrf_token(patient.get(goal_page).text)
     return [
         Scenario(
             "patient plan page",
@@ -68,6 +93,29 @@ def portal_scenarios(server: harness.GunicornServer) -> list[Scenario]:
             discover(clinician, CLINICIAN_PLAN_PATH),
             cookie=clinician.cookie_header(),
             target_ratio=PLAN_TARGET_RATIO,
+        ),
+        Scenario(
+            "goal page (chart + thread)",
+            goal_page,
+            cookie=patient.cookie_header(),
+            target_ratio=GOAL_PAGE_TARGET_RATIO,
+        ),
+        Scenario(
+            "post an entry (API)",
+            goal_api + "/entries",
+            method="POST",
+            body='{"value": 20, "note": "bench walk"}',
+            headers={"Content-Type": "application/json", "X-CSRFToken": csrf},
+            cookie=patient.cookie_header(),
+            target_ratio=POST_ENTRY_TARGET_RATIO,
+            expect_status=None,  # the preflight would need its own key; wrk's first request checks
+            lua=UNIQUE_KEY_LUA,
+        ),
+        Scenario(
+            f"clinician inbox ({PANEL_SIZE}-patient panel)",
+            "/clinic/inbox",
+            cookie=clinician.cookie_header(),
+            target_ratio=INBOX_TARGET_RATIO,
         ),
     ]
 
@@ -129,6 +177,17 @@ def main(argv: list[str] | None = None) -> int:
         try:
             flask(env, "db", "upgrade")
             flask(env, "seed-demo")
+            seed = subprocess.run(
+                [sys.executable, str(REPO_ROOT / "benchmarks" / "seed_panel.py"), str(PANEL_SIZE)],
+                cwd=REPO_ROOT,
+                env={**os.environ, **env},
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+            if seed.returncode != 0:
+                raise harness.BenchmarkError("seed_panel.py failed:\n" + seed.stderr[-2000:])
             results = harness.run_scenarios(
                 "wsgi:app", portal_scenarios, env=env, settings=settings
             )

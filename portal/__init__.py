@@ -60,6 +60,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.clinic import views as clinic_views
     from portal.goals import views as goals_views
     from portal.notifications import views as notification_views
+    from portal.pwa import views as pwa_views
 
     for blueprint in (
         health.bp,
@@ -69,6 +70,7 @@ def register_blueprints(app: Flask) -> None:
         goals_views.bp,
         api.bp,
         notification_views.bp,
+        pwa_views.bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -39,7 +39,7 @@ $(1) $(PYTEST) $(PYTEST_ARGS) || { rc=$$?; \
   exit "$$rc"; }
 endef
 
-.PHONY: help venv venv-dev run test test-postgres bench lint format clean distclean js-deps
+.PHONY: help venv venv-dev run test test-postgres bench screenshots lighthouse lint format clean distclean js-deps
 
 help: ## Show this list of targets
 	@echo "Usage: make TARGET"
@@ -103,6 +103,17 @@ test-postgres: $(DEV_STAMP) ## The test suite against a throwaway PostgreSQL clu
 bench: $(DEV_STAMP) ## Benchmark the app against a bare Flask app (wrk + gunicorn)
 	bash scripts/ensure-system-deps.sh $(BENCH_SYSDEPS)
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
+
+screenshots: $(DEV_STAMP) ## Refresh the README's phone-sized screenshots in docs/screenshots/
+	bash scripts/ensure-system-deps.sh $(TEST_SYSDEPS)
+	@$(MAKE) --no-print-directory js-deps
+	UPDATE_SCREENSHOTS=1 $(PYTEST) -q tests/browser/test_screenshots.py \
+	  tests/browser/test_pwa_offline.py tests/browser/test_flows.py
+
+lighthouse: $(DEV_STAMP) ## Lighthouse scores (performance, accessibility, best practices) of the plan page
+	bash scripts/ensure-system-deps.sh $(TEST_SYSDEPS)
+	@$(MAKE) --no-print-directory js-deps
+	$(PY) benchmarks/lighthouse.py --runs 3
 
 lint: $(DEV_STAMP) ## ruff check + ruff format --check
 	$(RUFF) check .

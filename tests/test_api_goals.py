@@ -189,3 +189,18 @@ def test_openapi_documents_the_goal_endpoints(client):
     assert header["required"] is True and header["in"] == "header"
     assert {"200", "201", "400", "409", "422"} <= set(entry["responses"])
     assert "EntryInput" in spec["components"]["schemas"]
+
+
+def test_entry_for_a_goal_that_is_no_longer_active_is_refused_not_dropped(demo):
+    """422 with a message: the offline queue keeps it visible (409 would mean 'stored')."""
+    from portal.goals.models import GoalStatus
+
+    goal = walk_id(demo)
+    with demo.app.app_context():
+        db.session.get(Goal, goal).status = GoalStatus.ON_HOLD
+        db.session.commit()
+    before = entries(demo)
+    response = post_entry(demo.login(ALEX), demo, {"value": 20}, str(uuid.uuid4()))
+    assert response.status_code == 422
+    assert "not active" in response.get_json()["error"]
+    assert entries(demo) == before

@@ -165,7 +165,9 @@ def goals_add_entry(access: Access, goal_id: int):
     except Invalid as error:
         raise _invalid(error) from None
     except services.GoalError as error:
-        raise ApiError(409, str(error)) from None
+        # 422, not 409: the web app's offline queue reads 409 as "already stored"
+        # and would silently drop an entry for a goal that was stopped meanwhile.
+        raise ApiError(422, str(error)) from None
     return jsonify(entry_json(entry)), 201 if created else 200
 
 
@@ -354,7 +356,7 @@ document(
         "summary": "Log progress, stored once per Idempotency-Key",
         "description": "Sending the same Idempotency-Key again with the same body returns "
         "the stored entry with 200. The same key with a different body, or for another "
-        "goal, is refused with 409. Logging on a goal that is not active is 409.",
+        "goal, is refused with 409. Logging on a goal that is not active is 422.",
         "parameters": [
             _PATIENT,
             _GOAL,

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -48,6 +49,13 @@ PHONE = {
 }
 DEMO_PASSWORD = "demo-password-2026"
 REPO = Path(__file__).resolve().parents[2]
+# Screenshots go to test-artifacts/ (git-ignored); `make screenshots` sets
+# UPDATE_SCREENSHOTS=1 to refresh the README's pictures in docs/screenshots/.
+SCREENSHOTS = (
+    REPO / "docs" / "screenshots"
+    if os.environ.get("UPDATE_SCREENSHOTS")
+    else REPO / "test-artifacts" / "screenshots"
+)
 
 
 @dataclass

@@ -12,7 +12,15 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.browser.conftest import PHONE, REPO, controlled, outbox, sign_in, wait_until, watch
+from tests.browser.conftest import (
+    PHONE,
+    SCREENSHOTS,
+    controlled,
+    outbox,
+    sign_in,
+    wait_until,
+    watch,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -136,7 +144,8 @@ def test_two_walks_logged_offline_arrive_after_the_page_is_closed_and_reopened(c
     queue_text(page, "2 entries waiting")
     assert len(outbox(page)) == 2
     page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=str(REPO / "docs" / "screenshots" / "offline-entries-waiting.png"))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "offline-entries-waiting.png"))
     page.close()  # Alex puts the phone away
 
     context.set_offline(False)

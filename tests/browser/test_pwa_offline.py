@@ -9,7 +9,7 @@ import pytest
 from tests.browser.conftest import (
     CHROMIUM_ARGS,
     PHONE,
-    REPO,
+    SCREENSHOTS,
     cache_names,
     controlled,
     launch_options,
@@ -66,7 +66,8 @@ def test_the_saved_plan_can_be_read_offline(context, page, live):
         rf"Showing the copy saved on this phone at {saved_at}, because CareCircle could not",
         banner.inner_text(),
     ), banner.inner_text()
-    page.screenshot(path=str(REPO / "docs" / "screenshots" / "offline-plan.png"))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "offline-plan.png"))
     # The page keeps its stylesheet offline (the shell was precached at install).
     assert page.evaluate(
         "getComputedStyle(document.querySelector('.site-header')).backgroundColor"

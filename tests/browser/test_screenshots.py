@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from flask import url_for
 
-from tests.browser.conftest import PHONE, REPO, sign_in, watch
+from tests.browser.conftest import PHONE, SCREENSHOTS, sign_in, watch
 
 pytestmark = pytest.mark.browser
 
-SHOTS = REPO / "docs" / "screenshots"
+SHOTS = SCREENSHOTS
 WALK = "Walk 30 minutes a day"
 
 # name: (who, endpoint, URL arguments from the live demo)

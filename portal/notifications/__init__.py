@@ -52,14 +52,44 @@ def enqueue(
     """
     spec = kinds.kind(kind)
     _check_url(url)
+    now = now or utcnow()
+    recipients = list(dict.fromkeys(user_ids))
+    keys = {uid: dedupe_key.format(user_id=uid) for uid in recipients} if dedupe_key else {}
+    if keys:
+        # A digest already queued this hour is the common case: one query, then done.
+        taken = set(
+            db.session.scalars(
+                select(Notification.dedupe_key).where(Notification.dedupe_key.in_(keys.values()))
+            )
+        )
+        recipients = [uid for uid in recipients if keys[uid] not in taken]
+    if not recipients:
+        return []
+    rows = _rows(spec, recipients, keys, now, max(not_before or now, now))
+    for row in rows:
+        row.update(kind=kind, patient_id=patient_id, url=url, created_at=now)
+    insert = _UPSERT_INSERTS.get(db.session.get_bind().dialect.name)
+    if not keys or insert is None:
+        added = [Notification(**row) for row in rows]
+        db.session.add_all(added)
+        return added
+    # One statement for every recipient; a racing transaction's copy wins quietly.
+    ids = db.session.scalars(
+        insert(Notification)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(Notification.id)
+    ).all()
+    if not ids:
+        return []
+    return list(db.session.scalars(select(Notification).where(Notification.id.in_(ids))))
+
+
+def _rows(spec, recipients: list[int], keys: dict[int, str], now: datetime, due: datetime):
+    """Each recipient's row: muted if they turned the category off, held through quiet hours."""
     from portal.auth.models import User
     from portal.notifications.services import quiet_until, zone_of
 
-    now = now or utcnow()
-    due = max(not_before or now, now)
-    recipients = list(dict.fromkeys(user_ids))
-    if not recipients:
-        return []
     prefs = {
         p.user_id: p
         for p in db.session.scalars(
@@ -69,42 +99,20 @@ def enqueue(
     zones = dict(
         db.session.execute(select(User.id, User.timezone).where(User.id.in_(recipients))).all()
     )
-    insert = _UPSERT_INSERTS.get(db.session.get_bind().dialect.name)
-    added = []
+    rows = []
     for user_id in recipients:
         pref = prefs.get(user_id)
-        status = NotificationStatus.PENDING
-        when = due
+        status, when = NotificationStatus.PENDING, due
         if pref is not None and pref.is_muted(spec.category):
             status = NotificationStatus.MUTED
         else:
             when = quiet_until(pref, zone_of(zones.get(user_id)), due) or due
-        key = dedupe_key.format(user_id=user_id) if dedupe_key else None
-        values = dict(
-            user_id=user_id,
-            kind=kind,
-            patient_id=patient_id,
-            url=url,
-            dedupe_key=key,
-            created_at=now,
-            not_before=when,
-            status=status,
+        rows.append(
+            {
+                "user_id": user_id,
+                "dedupe_key": keys.get(user_id),
+                "not_before": when,
+                "status": status,
+            }
         )
-        if key is None:
-            notice = Notification(**values)
-            db.session.add(notice)
-            added.append(notice)
-        elif insert is not None:
-            new_id = db.session.scalar(
-                insert(Notification)
-                .values(**values)
-                .on_conflict_do_nothing(index_elements=["dedupe_key"])
-                .returning(Notification.id)
-            )
-            if new_id is not None:
-                added.append(db.session.get(Notification, new_id))
-        elif not db.session.scalar(select(Notification.id).where(Notification.dedupe_key == key)):
-            notice = Notification(**values)
-            db.session.add(notice)
-            added.append(notice)
-    return added
+    return rows

@@ -11,10 +11,11 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import case, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from werkzeug.exceptions import NotFound
@@ -98,25 +99,37 @@ def get_goal(access: Access, goal_id: int) -> Goal:
     return goal
 
 
-def _entry_rows(goal_ids: list[int], since: date) -> dict[int, list[tuple]]:
-    """(date, value, done) of live entries since `since`, per goal: one query."""
-    rows: dict[int, list[tuple]] = {gid: [] for gid in goal_ids}
-    if not goal_ids:
+def _entry_rows(goals: list[Goal], since: date) -> dict[int, list[tuple]]:
+    """(date, value, done) per day since `since`, per goal, combined in the database.
+
+    Several entries on one day are added up (or averaged, for measures like
+    mood) by the query itself, so the cost follows the number of days shown,
+    not the number of entries logged. One query for any number of goals.
+    """
+    rows: dict[int, list[tuple]] = {goal.id: [] for goal in goals}
+    if not goals:
         return rows
+    means = {goal.id for goal in goals if measure_for(goal.measure).daily == "mean"}
     result = db.session.execute(
         select(
             ProgressEntry.goal_id,
             ProgressEntry.entry_date,
-            ProgressEntry.value,
-            ProgressEntry.done,
-        ).where(
-            ProgressEntry.goal_id.in_(goal_ids),
+            func.sum(ProgressEntry.value),
+            func.count(ProgressEntry.value),
+            func.max(case((ProgressEntry.done.is_(True), 1), else_=0)),
+        )
+        .where(
+            ProgressEntry.goal_id.in_(rows),
             ProgressEntry.entry_date >= since,
             ProgressEntry.deleted_at.is_(None),
         )
+        .group_by(ProgressEntry.goal_id, ProgressEntry.entry_date)
     )
-    for goal_id, day, value, done in result:
-        rows[goal_id].append((day, value, done))
+    for goal_id, day, total, count, done in result:
+        value = None if not count else Decimal(str(total))
+        if value is not None and goal_id in means:
+            value = value / count
+        rows[goal_id].append((day, value, bool(done)))
     return rows
 
 
@@ -188,7 +201,7 @@ def list_goals(access: Access, *, include_closed: bool = False) -> GoalList:
             people[goal.agreed_by_id] = agreed_by
         read[goal.id] = last_read or 0
     today = patient_today(access)
-    entries = _entry_rows([g.id for g in goals], today - timedelta(days=calc.HISTORY_DAYS))
+    entries = _entry_rows(list(goals), today - timedelta(days=calc.HISTORY_DAYS))
     cards = [
         GoalCard(
             g,
@@ -234,7 +247,7 @@ def load_goal_page(access: Access, goal_id: int, *, mark_read: bool = True) -> G
     """The goal with its chart, week, streak, recent entries and thread; marks it read."""
     goal = get_goal(access, goal_id)
     today = patient_today(access)
-    rows = _entry_rows([goal.id], today - timedelta(days=calc.HISTORY_DAYS))[goal.id]
+    rows = _entry_rows([goal], today - timedelta(days=calc.HISTORY_DAYS))[goal.id]
     prog = _progress(goal, rows, today)
     measure = measure_for(goal.measure)
     chart = render(goal.id, measure, goal.target_value, goal.frequency, prog)
@@ -676,7 +689,7 @@ def refresh_achievement(goal: Goal, today: date) -> None:
     measure = measure_for(goal.measure)
     if not measure.numeric or goal.status is not GoalStatus.ACTIVE:
         return
-    rows = _entry_rows([goal.id], today - timedelta(days=14))[goal.id]
+    rows = _entry_rows([goal], today - timedelta(days=14))[goal.id]
     goal.achievement = calc.achievement(
         measure, goal.target_value, goal.frequency, calc.by_day(measure, rows), today
     )

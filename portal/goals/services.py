@@ -15,14 +15,13 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from werkzeug.exceptions import NotFound
 
 from portal import audit, notifications
 from portal.access import Access, AccessDenied, Relation, Scope
-from portal.audit.models import AuditEvent
 from portal.auth.models import User
 from portal.careplan.models import CareTeamMember
 from portal.careplan.services import record_revision
@@ -817,14 +816,10 @@ def inbox(clinician: User) -> list[InboxRow]:
 
 
 def _audit_inbox(clinician: User, items: list[InboxRow]) -> None:
-    if not items:
-        return
-    now = utcnow()
-    db.session.execute(
-        insert(AuditEvent),
+    """One audit row per goal listed, written with the request's commit."""
+    audit.record_rows(
         [
             {
-                "at": now,
                 "actor_id": clinician.id,
                 "relation": Relation.CARE_TEAM.value,
                 "patient_id": item.patient_id,
@@ -833,7 +828,7 @@ def _audit_inbox(clinician: User, items: list[InboxRow]) -> None:
                 "object_id": item.goal_id,
             }
             for item in items
-        ],
+        ]
     )
 
 

@@ -297,7 +297,7 @@ def goal_url(access: Access, goal) -> str:
     """The goal page of `goal` (plan pages link goal titles here)."""
     if not access.can(Scope.GOALS_READ):
         return ""
-    return url_for("goals.detail", patient_id=access.patient_id, goal_id=goal.id)
+    return services.goal_path(access.patient_id, goal.id)
 
 
 def goals_home(access: Access):
@@ -318,6 +318,7 @@ def new_key() -> str:
 def _install_helpers(state) -> None:
     state.app.jinja_env.globals.update(
         goal_url=goal_url,
+        goal_path=services.goal_path,
         goals_home=goals_home,
         new_key=new_key,
         measure_for=measure_for,

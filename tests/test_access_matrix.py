@@ -7,8 +7,11 @@ import pkgutil
 
 import pytest
 from flask import url_for
+from sqlalchemy import func, select
 
 import tests
+from portal.audit.models import AuditEvent
+from portal.extensions import db
 from tests.matrix import ACCOUNTS, RELATIONS, Case
 
 IGNORED_ENDPOINTS = {"static"}  # public files: no patient data
@@ -23,6 +26,15 @@ def _cases() -> list[Case]:
 
 
 CASES = _cases()
+
+
+def _audit_rows(demo, patient_id: int | None) -> int:
+    if patient_id is None:
+        return 0
+    with demo.app.app_context():
+        return db.session.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.patient_id == patient_id)
+        )
 
 
 def test_every_route_is_in_the_matrix(app):
@@ -44,7 +56,8 @@ def test_route_answers_each_relation(demo, case: Case, relation: str):
     email = ACCOUNTS[relation]
     client = demo.login(email) if email else demo.app.test_client()
     with demo.app.test_request_context():
-        url = url_for(case.endpoint, **case.args(demo))
+        args = case.args(demo)  # once: some cases create what they point at
+        url = url_for(case.endpoint, **args)
     kwargs = {"headers": dict(case.headers)}
     if case.form is not None:
         kwargs["data"] = {**case.form(demo), "csrf_token": client.csrf()}
@@ -53,11 +66,18 @@ def test_route_answers_each_relation(demo, case: Case, relation: str):
         kwargs["headers"]["X-CSRFToken"] = client.csrf()
     elif case.method != "GET":
         kwargs["data"] = {"csrf_token": client.csrf()}
+    audits_before = _audit_rows(demo, args.get("patient_id"))
     response = client.open(url, method=case.method, **kwargs)
     expected = case.expect[relation]
     assert response.status_code == expected, (
         f"{case.id} as {relation}: {response.status_code}, expected {expected}"
     )
+    served = response.status_code < 300 or (case.method != "GET" and response.status_code < 400)
+    if "patient_id" in args and relation != "anonymous" and served:
+        # Every access to a patient's information, read or write, leaves an audit row.
+        assert _audit_rows(demo, args["patient_id"]) > audits_before, (
+            f"{case.id} as {relation}: answered {response.status_code} without an audit row"
+        )
     if expected == 404 and response.mimetype == "text/html":
         body = response.get_data(as_text=True)
         assert "Alex" not in body and "Morgan" not in body, "a hidden patient's name leaked"

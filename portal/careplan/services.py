@@ -267,6 +267,7 @@ def mark_seen(access: Access) -> None:
         db.session.add(review)
     review.seen_version = access.plan_version
     review.seen_at = utcnow()
+    audit.record(access, "mark_read", "plan_changes", access.patient_id)
 
 
 def agree(access: Access) -> None:

@@ -80,6 +80,8 @@ def _render_item_form(access: Access, kind: str, form, item=None, status: int = 
 def new_item(access: Access, kind: str):
     services.item_kind(kind)
     form = _item_form(access, kind)
+    if not form.is_submitted():
+        audit.record(access, "open_form", kind)  # the form shows whose plan and team this is
     if form.validate_on_submit():
         try:
             item = services.add_item(access, kind, form.values())

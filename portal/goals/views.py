@@ -63,6 +63,8 @@ def new(access: Access):
                 flash(f"Added your goal “{goal.title}”.", "success")
             return _goal_page(access, goal.id)
     status = 422 if request.method == "POST" else 200
+    if status == 200:
+        audit.record(access, "open_form", "goal")  # the form shows whose record this is
     return render_template("goals/goal_form.html", access=access, form=form, goal=None), status
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from portal.auth.models import Discipline, User, UserKind
 from portal.auth.services import create_user
@@ -107,5 +107,6 @@ def seed_demo(if_empty: bool) -> None:
         db.session.commit()
         click.echo(f"Demo clinic ready ({created} new accounts).")
     click.echo(f"\nDemo accounts (password for all: {DEMO_PASSWORD}):")
-    for user in db.session.scalars(select(User).order_by(User.kind, User.id)):
+    first = case({UserKind.PATIENT: 0, UserKind.CLINICIAN: 1}, value=User.kind, else_=2)
+    for user in db.session.scalars(select(User).order_by(first, User.id)):
         click.echo(f"  {user.kind.value:<10} {user.email:<22} {user.name}")

@@ -107,6 +107,6 @@ def seed_demo(if_empty: bool) -> None:
         db.session.commit()
         click.echo(f"Demo clinic ready ({created} new accounts).")
     click.echo(f"\nDemo accounts (password for all: {DEMO_PASSWORD}):")
-    first = case({UserKind.PATIENT: 0, UserKind.CLINICIAN: 1}, value=User.kind, else_=2)
+    first = case((User.kind == UserKind.PATIENT, 0), (User.kind == UserKind.CLINICIAN, 1), else_=2)
     for user in db.session.scalars(select(User).order_by(first, User.id)):
         click.echo(f"  {user.kind.value:<10} {user.email:<22} {user.name}")

@@ -138,6 +138,10 @@ def test_seed_demo_twice_does_no_harm(app):
     first = runner.invoke(args=["seed-demo"])
     assert first.exit_code == 0, first.output
     assert "alex@example.com" in first.output and "demo-password-2026" in first.output
+    listed = [line.split()[0] for line in first.output.splitlines() if "@example.com" in line]
+    assert listed == sorted(
+        listed, key=["patient", "clinician", "caregiver"].index
+    )  # patients first
     with app.app_context():
         counts = (
             db.session.scalar(select(func.count()).select_from(User)),

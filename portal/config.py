@@ -86,7 +86,9 @@ def load(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[s
         "TESTING": env == "test",
         "SECRET_KEY": secret,
         "SQLALCHEMY_DATABASE_URI": _database_url(env, instance_path),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": production},
+        # hide_parameters: database errors (and so logged tracebacks) never carry
+        # the statement's values, which may be a patient's notes or goals.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": production, "hide_parameters": True},
         "SQLALCHEMY_RECORD_QUERIES": False,
         # Sessions: revocable on the server, idle and absolute limits in minutes.
         "SESSION_IDLE_MINUTES": _int("SESSION_IDLE_MINUTES", 30),

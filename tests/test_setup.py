@@ -156,3 +156,16 @@ def test_seed_demo_twice_does_no_harm(app):
             db.session.scalar(select(func.count()).select_from(User)),
             db.session.scalar(select(func.count()).select_from(Patient)),
         )
+
+
+def test_database_errors_never_carry_the_values(app_ctx):
+    """A failed statement's error (and so the log) names no patient data."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    secret = "Walked with my grandkids"
+    with pytest.raises(OperationalError) as failure:
+        db.session.execute(text("SELECT * FROM no_such_table WHERE note = :note"), {"note": secret})
+    db.session.rollback()
+    assert secret not in str(failure.value)
+    assert "hidden due to hide_parameters" in str(failure.value)

@@ -225,6 +225,8 @@ def load_plan(access: Access, *, with_changes: bool = True) -> PlanView:
         people={},
     )
     view.people = {t.user_id: t.name for t in view.team}
+    if access.patient_user_id is not None:  # the patient proposes and agrees to goals too
+        view.people[access.patient_user_id] = access.patient_name
     view.people.update(_names(_referenced_people(view.goals, view.activities), view.people))
     if with_changes and access.plan_version:
         view.changes = execute(

@@ -9,7 +9,7 @@ from flask import jsonify, request, url_for
 
 from portal.access import Access, Scope, patient_view
 from portal.api import ApiError, bp, document, error_responses, json_body, schema
-from portal.goals import services
+from portal.goals import services, threads
 from portal.goals.inputs import Invalid, idempotency_key
 from portal.goals.measures import measure_for
 from portal.goals.models import Goal, GoalMessage, ProgressEntry
@@ -174,7 +174,7 @@ def goals_add_entry(access: Access, goal_id: int):
 @bp.get("/patients/<int:patient_id>/goals/<int:goal_id>/messages")
 @patient_view(Scope.MESSAGES)
 def goals_list_messages(access: Access, goal_id: int):
-    messages = services.list_messages(access, goal_id)
+    messages = threads.list_messages(access, goal_id)
     return jsonify({"messages": [message_json(m) for m in messages]})
 
 
@@ -183,7 +183,7 @@ def goals_list_messages(access: Access, goal_id: int):
 def goals_post_message(access: Access, goal_id: int):
     data = json_body()
     try:
-        message = services.post_message(access, goal_id, data.get("body"))
+        message = threads.post_message(access, goal_id, data.get("body"))
     except Invalid as error:
         raise _invalid(error) from None
     return jsonify(message_json(message)), 201

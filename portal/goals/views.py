@@ -10,7 +10,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from portal import audit
 from portal.access import Access, AccessDenied, Scope, patient_view
 from portal.auth.views import _safe_next
-from portal.goals import services
+from portal.goals import services, threads
 from portal.goals.forms import (
     DeclineForm,
     EntryEditForm,
@@ -277,7 +277,7 @@ def delete_entry(access: Access, goal_id: int, entry_id: int):
 def post_message(access: Access, goal_id: int):
     form = MessageForm()
     try:
-        services.post_message(access, goal_id, form.body.data)
+        threads.post_message(access, goal_id, form.body.data)
     except Invalid as error:
         form.show(error)
         return _render_detail(access, goal_id, message_form=form, status=422)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,10 @@ def load(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[s
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", production),
         "REMEMBER_COOKIE_DURATION": 0,
+        # The cookie lives no longer than the server-side session may (absolute
+        # limit); the server checks idleness itself, so the cookie need not be
+        # re-signed on every response.
+        "SESSION_REFRESH_EACH_REQUEST": False,
         "PASSWORD_HASH_METHOD": os.environ.get("PASSWORD_HASH_METHOD", PRODUCTION_PASSWORD_METHOD),
         # Sign-in throttling: after SLOW_AFTER failures each attempt must wait,
         # doubling; after LOCK_AFTER the address is refused for LOCK_MINUTES.
@@ -131,6 +136,7 @@ def load(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[s
             "TEST_PASSWORD_HASH_METHOD", "pbkdf2:sha256:1000"
         )
     cfg.update(overrides)
+    cfg["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=cfg["SESSION_ABSOLUTE_HOURS"])
     if (
         production
         and cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")

@@ -224,3 +224,21 @@ def test_disabled_account_cannot_sign_in_and_loses_sessions(demo, app):
     assert isinstance(again, PortalClient)
     response = again.submit("/login", {"email": "alex@example.com", "password": DEMO_PASSWORD})
     assert response.status_code == 422
+
+
+def test_session_cookie_lives_no_longer_than_the_absolute_limit(demo, client, app):
+    from datetime import UTC, datetime
+    from email.utils import parsedate_to_datetime
+
+    response = client.submit("/login", {"email": "alex@example.com", "password": DEMO_PASSWORD})
+    expires = parsedate_to_datetime(
+        next(
+            part.split("=", 1)[1]
+            for part in response.headers["Set-Cookie"].split("; ")
+            if part.startswith("Expires=")
+        )
+    )
+    hours = (expires - datetime.now(UTC)).total_seconds() / 3600
+    assert (
+        app.config["SESSION_ABSOLUTE_HOURS"] - 0.1 < hours <= app.config["SESSION_ABSOLUTE_HOURS"]
+    )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -71,6 +73,9 @@ def parse_allow_list(setting: str | Iterable[str | AllowedService]) -> list[Allo
     return allowed
 
 
+_WHITESPACE = re.compile(r"\s")
+
+
 def endpoint_origin(endpoint: str) -> tuple[str, str, int] | None:
     """(scheme, host, port) of a well-formed push endpoint URL, or None."""
     try:
@@ -83,7 +88,7 @@ def endpoint_origin(endpoint: str) -> tuple[str, str, int] | None:
         return None
     if parts.username is not None or parts.password is not None or parts.fragment:
         return None
-    if any(c.isspace() for c in endpoint):
+    if _WHITESPACE.search(endpoint):
         return None
     return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
 
@@ -106,7 +111,14 @@ def endpoint_allowed(
     parsed = endpoint_origin(endpoint)
     if parsed is None:
         return False
-    return any(entry.matches(*parsed) for entry in parse_allow_list(setting))
+    entries = _parsed_setting(setting) if isinstance(setting, str) else parse_allow_list(setting)
+    return any(entry.matches(*parsed) for entry in entries)
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_setting(setting: str) -> tuple[AllowedService, ...]:
+    """PUSH_SERVICE_HOSTS parsed once per distinct value, not once per endpoint checked."""
+    return tuple(parse_allow_list(setting))
 
 
 # -- devices ----------------------------------------------------------------------------------

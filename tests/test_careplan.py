@@ -356,3 +356,27 @@ def test_plan_change_notifies_the_patient_once_an_hour(demo, app):
         assert [(n.kind, n.user_id, n.url) for n in notices] == [
             ("plan_changed", demo.users["alex@example.com"], f"/p/{demo.alex}/plan")
         ]
+
+
+WHATS_NEXT = "What\u2019s next"  # the page uses a typographic apostrophe
+
+
+def test_home_shows_whats_next_and_the_latest_changes(demo, app):
+    """The home shows the patient's next activity and what the team changed, newest first."""
+    with app.app_context():
+        newest = db.session.scalars(
+            select(PlanRevision)
+            .where(PlanRevision.patient_id == demo.alex)
+            .order_by(PlanRevision.version.desc())
+            .limit(1)
+        ).one()
+        newest = (newest.summary, newest.actor_name)
+    text = text_of(demo.login("alex@example.com").get(f"/p/{demo.alex}/"))
+    assert WHATS_NEXT in text
+    assert "Apply for emergency rental assistance" in text  # the patient's dated activity
+    said = text.split("What your team said", 1)[1].split(WHATS_NEXT, 1)[0]
+    assert said.index(newest[0]) < said.index("Read your updated plan")
+    assert newest[1] in said
+    # Activities for the team are not the patient's to do.
+    next_block = text.split(WHATS_NEXT, 1)[1]
+    assert "Check A1c and kidney function" not in next_block.split("See your full care plan")[0]

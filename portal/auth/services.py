@@ -160,15 +160,6 @@ def end_session(token: str) -> None:
     )
 
 
-def end_all_sessions(user_id: int) -> None:
-    """Revoke every session of a user (password change, account disabled)."""
-    db.session.execute(
-        update(AuthSession)
-        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-
-
 def create_user(email: str, password: str, name: str, kind, **fields) -> User:
     """Create an account (CLI and clinic staff); raises ValueError if the email is taken."""
     email = normalize_email(email)

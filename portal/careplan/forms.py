@@ -29,10 +29,6 @@ from portal.goals.models import (
 SENSITIVITY_CHOICES = [("", "Not sensitive")] + [(s.value, s.label) for s in Sensitivity]
 
 
-def _enum_or_none(value: str | None):
-    return value or None
-
-
 class PlanItemForm(FlaskForm):
     """Fields every plan item has."""
 

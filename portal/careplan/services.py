@@ -211,24 +211,28 @@ def load_team(patient_id: int) -> list[TeamEntry]:
     return [TeamEntry(*row) for row in rows]
 
 
-def load_plan(access: Access, *, with_changes: bool = True) -> PlanView:
-    """The live plan as this access may see it, in a fixed number of queries; audited."""
+def load_plan(access: Access, *, whole: bool = True) -> PlanView:
+    """The live plan as this access may see it, in a fixed number of queries; audited.
+
+    `whole=False` loads only what the patient's home shows of it: activities
+    and the recent changes (the home's goals come from the goals service).
+    """
     access.require(Scope.PLAN_READ)
     concerns, goals, activities, changes = _plan_statements(access.sees_sensitive)
     params = {"pid": access.patient_id}
     execute = db.session.connection().execute  # plain rows: no ORM work per row
     view = PlanView(
-        concerns=execute(concerns, params).all(),
-        goals=execute(goals, params).all(),
-        activities=execute(activities, params).all(),
-        team=load_team(access.patient_id),
-        people={},
+        concerns=[], goals=[], activities=execute(activities, params).all(), team=[], people={}
     )
-    view.people = {t.user_id: t.name for t in view.team}
-    if access.patient_user_id is not None:  # the patient proposes and agrees to goals too
-        view.people[access.patient_user_id] = access.patient_name
-    view.people.update(_names(_referenced_people(view.goals, view.activities), view.people))
-    if with_changes and access.plan_version:
+    if whole:
+        view.concerns = execute(concerns, params).all()
+        view.goals = execute(goals, params).all()
+        view.team = load_team(access.patient_id)
+        view.people = {t.user_id: t.name for t in view.team}
+        if access.patient_user_id is not None:  # the patient proposes and agrees to goals too
+            view.people[access.patient_user_id] = access.patient_name
+        view.people.update(_names(_referenced_people(view.goals, view.activities), view.people))
+    if access.plan_version:
         view.changes = execute(
             changes, {"pid": access.patient_id, "uid": access.actor_id, "limit": CHANGES_SHOWN + 1}
         ).all()

@@ -20,7 +20,7 @@ def home(access: Access):
     """The patient's home: today, what the team said, what's next."""
     if access.is_care_team:
         return redirect(url_for("careplan.plan", patient_id=access.patient_id))
-    plan = services.load_plan(access)
+    plan = services.load_plan(access, whole=False)
     return render_template("careplan/home.html", access=access, plan=plan)
 
 

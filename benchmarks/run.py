@@ -147,6 +147,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=defaults.threads)
     parser.add_argument("--connections", type=int, default=defaults.connections)
     parser.add_argument("--workers", type=int, default=defaults.workers)
+    parser.add_argument(
+        "--only", default="", help="run only the portal scenarios whose name contains this"
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 if a benchmark could not run")
     return parser.parse_args(argv)
 
@@ -188,9 +191,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             if seed.returncode != 0:
                 raise harness.BenchmarkError("seed_panel.py failed:\n" + seed.stderr[-2000:])
-            results = harness.run_scenarios(
-                "wsgi:app", portal_scenarios, env=env, settings=settings
-            )
+
+            def scenarios(server: harness.GunicornServer) -> list[Scenario]:
+                return [s for s in portal_scenarios(server) if args.only in s.name]
+
+            results = harness.run_scenarios("wsgi:app", scenarios, env=env, settings=settings)
         except (harness.BenchmarkError, subprocess.TimeoutExpired) as exc:
             results = [harness.ScenarioResult(Scenario("portal setup", "/"), "wsgi:app")]
             results[0].error = str(exc)

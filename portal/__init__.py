@@ -43,7 +43,10 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Sign in to see this page."
     login_manager.login_message_category = "info"
-    login_manager.session_protection = "basic"
+    # Sessions live on the server (portal.auth): revoked there, timed out
+    # there. Flask-Login's IP/User-Agent "protection" would only mark them
+    # non-fresh, which nothing here uses, and phones change address all day.
+    login_manager.session_protection = None
     csrf.init_app(app)
     oauth.init_app(app)
     with app.app_context():

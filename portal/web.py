@@ -64,21 +64,29 @@ def register_request_hooks(app: Flask) -> None:
             db.session.rollback()
 
 
+# Sent on every response (a view may set its own value for any of them).
+_ALWAYS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+)
+# Pages about a patient are never kept by shared or browser HTTP caches; the
+# service worker keeps its own per-user copy, cleared at sign-out.
+_NOT_STATIC = (("Cache-Control", "no-store"),)
+_HSTS = (("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),)
+
+
 def _security_headers(response) -> None:
-    headers = response.headers
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-    if request.path.startswith("/static/"):
-        return
-    # Pages about a patient are never kept by shared or browser HTTP caches; the
-    # service worker keeps its own per-user copy, cleared at sign-out.
-    headers.setdefault("Cache-Control", "no-store")
-    if not request.is_secure:
-        return
-    headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    defaults = _ALWAYS
+    if not request.path.startswith("/static/"):
+        defaults += _NOT_STATIC
+        if request.is_secure:
+            defaults += _HSTS
+    # One pass over the headers already set, not a scan per default.
+    present = {key.lower() for key, _ in response.headers.items()}
+    response.headers.extend([(k, v) for k, v in defaults if k.lower() not in present])
 
 
 def _error_response(status: int, message: str, fields: dict | None = None):

@@ -50,7 +50,8 @@ def record_rows(rows: list[dict[str, Any]]) -> None:
 def _write_pending(session: Session) -> None:
     rows = session.info.pop(_PENDING, None)
     if rows:
-        session.connection().execute(_INSERT, rows)
+        # One row (the usual page view) as a plain INSERT, not executemany.
+        session.connection().execute(_INSERT, rows[0] if len(rows) == 1 else rows)
 
 
 @event.listens_for(Session, "after_rollback")

@@ -2,13 +2,12 @@
 
 from flask import jsonify, redirect, request, session, url_for
 
-from portal.auth.models import User
-from portal.auth.services import check_session
+from portal.auth.services import SignedInUser, check_session
 from portal.extensions import login_manager
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
+def load_user(user_id: str) -> SignedInUser | None:
     """Flask-Login's loader: only a live server-side session yields a user."""
     from portal.auth.views import SESSION_TOKEN_KEY
 

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from flask_login import UserMixin
+from sqlalchemy import bindparam, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from portal.auth.models import AuthSession, LoginThrottle, User
+from portal.auth.models import AuthSession, Discipline, LoginThrottle, User, UserKind
 from portal.db import utcnow
 from portal.extensions import db
 
@@ -102,9 +103,36 @@ def authenticate(email: str, password: str) -> User | None:
     return user
 
 
+@dataclass(frozen=True, eq=False)
+class SignedInUser(UserMixin):
+    """The user of a live session, as plain values: what every request needs to know.
+
+    Loading it is one precompiled Core query, not an ORM entity: it is read on
+    every signed-in request, and nothing a request does changes the account
+    through it. Services take it wherever they take a `User` (they read `id`,
+    `name`, `kind`, `timezone`).
+    """
+
+    id: int
+    email: str
+    name: str
+    kind: UserKind
+    discipline: Discipline | None
+    job_title: str | None
+    timezone: str
+    session_id: int
+
+    @property
+    def is_clinician(self) -> bool:
+        return self.kind is UserKind.CLINICIAN
+
+    def __repr__(self) -> str:
+        return f"<SignedInUser {self.id} {self.kind}>"
+
+
 @dataclass(frozen=True)
 class SessionCheck:
-    user: User | None
+    user: SignedInUser | None
     expired: bool = False
 
 
@@ -123,18 +151,34 @@ def start_session(user: User, user_agent: str | None) -> str:
     return token
 
 
+_LIVE_SESSION = (
+    select(
+        AuthSession.id,
+        AuthSession.created_at,
+        AuthSession.last_seen_at,
+        User.id,
+        User.email,
+        User.name,
+        User.kind,
+        User.discipline,
+        User.job_title,
+        User.timezone,
+    )
+    .join(User, User.id == AuthSession.user_id)
+    .where(
+        AuthSession.token_hash == bindparam("token_hash"),
+        AuthSession.revoked_at.is_(None),
+        User.is_active_account.is_(True),
+    )
+)
+
+
 def check_session(token: str, user_id: str) -> SessionCheck:
     """Load the user of a live session, revoking it when idle or past its lifetime."""
-    row = db.session.execute(
-        select(AuthSession.id, AuthSession.created_at, AuthSession.last_seen_at, User)
-        .join(User, User.id == AuthSession.user_id)
-        .where(AuthSession.token_hash == _token_hash(token), AuthSession.revoked_at.is_(None))
-    ).first()
-    if row is None:
+    row = db.session.connection().execute(_LIVE_SESSION, {"token_hash": _token_hash(token)}).first()
+    if row is None or not hmac.compare_digest(str(row[3]), str(user_id)):
         return SessionCheck(None)
-    session_id, created_at, last_seen_at, user = row
-    if not hmac.compare_digest(str(user.id), str(user_id)) or not user.is_active:
-        return SessionCheck(None)
+    session_id, created_at, last_seen_at = row[0], row[1], row[2]
     now = utcnow()
     cfg = current_app.config
     idle = timedelta(minutes=cfg["SESSION_IDLE_MINUTES"])
@@ -144,7 +188,7 @@ def check_session(token: str, user_id: str) -> SessionCheck:
         return SessionCheck(None, expired=True)
     if now - last_seen_at > LAST_SEEN_RESOLUTION:
         _touch(session_id, last_seen_at=now)
-    return SessionCheck(user)
+    return SessionCheck(SignedInUser(*row[3:], session_id=session_id))
 
 
 def _touch(session_id: int, **values: datetime) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import wraps
 from typing import Any
 
@@ -100,6 +101,7 @@ class Access:
     relation: Relation
     scopes: frozenset[str]
     plan_version: int = 0
+    plan_updated_at: datetime | None = None
     plan_agreed_version: int | None = None
     team_role: str | None = None
 
@@ -139,6 +141,7 @@ _RELATION = (
         Patient.family_name,
         Patient.user_id,
         Patient.plan_version,
+        Patient.plan_updated_at,
         Patient.plan_agreed_version,
         CareTeamMember.role,
     )
@@ -177,6 +180,7 @@ def resolve(user: User, patient_id: int) -> Access | None:
         relation=relation,
         scopes=scopes,
         plan_version=row.plan_version,
+        plan_updated_at=row.plan_updated_at,
         plan_agreed_version=row.plan_agreed_version,
         team_role=row.role,
     )

@@ -6,9 +6,9 @@ import logging
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request, session, url_for
 from flask_login import current_user
-from flask_wtf.csrf import CSRFError
+from flask_wtf.csrf import CSRFError, generate_csrf
 from werkzeug.exceptions import HTTPException
 
 from portal.access import AccessDenied, Scope, wants_json
@@ -185,13 +185,54 @@ def ago(value: datetime | None, now: datetime | None = None) -> str:
 PATIENT_TABS: list[tuple[str, str, str]] = [("goals.index", "Goals", Scope.GOALS_READ)]
 
 
-def nav_extras(access) -> list[tuple[str, str, dict]]:
-    """The extra patient-section tabs this access may open."""
-    return [
+def patient_tabs(access) -> list[tuple[str, str, bool]]:
+    """The patient-section tabs this access may open: (url, label, is the current page)."""
+    tabs: list[tuple[str, str, dict]] = []
+    if access.is_care_team:
+        tabs.append(("clinic.panel", "My patients", {}))
+    else:
+        tabs.append(("careplan.home", "Today", {"patient_id": access.patient_id}))
+    tabs.append(("careplan.plan", "Plan", {"patient_id": access.patient_id}))
+    tabs.extend(
         (endpoint, label, {"patient_id": access.patient_id})
         for endpoint, label, scope in PATIENT_TABS
         if access.can(scope)
+    )
+    tabs.append(("careplan.team", "Care team", {"patient_id": access.patient_id}))
+    current = request.endpoint
+    return [
+        (url_for(endpoint, **args), label, endpoint == current) for endpoint, label, args in tabs
     ]
+
+
+# Signed CSRF tokens by the session's raw token (see csrf_token); bounded.
+_SIGNED_TOKENS_MAX = 10_000
+
+
+def csrf_token() -> str:
+    """Flask-WTF's `generate_csrf`, signing each session's token once per worker.
+
+    Flask-WTF signs the session's raw token afresh on every request; the
+    signature carries a timestamp that is only ever checked when
+    WTF_CSRF_TIME_LIMIT is set. Ours is None (a token lives as long as its
+    session), so a token signed once stays exactly as valid as a new one and is
+    reused. With a time limit configured, every request signs anew as before.
+    """
+    if "csrf_token" in g:
+        return g.csrf_token
+    app = current_app
+    raw = session.get("csrf_token")
+    signed_tokens = app.extensions.setdefault("signed_csrf_tokens", {})
+    if raw is None or app.config["WTF_CSRF_TIME_LIMIT"] is not None:
+        return generate_csrf()
+    signed = signed_tokens.get(raw)
+    if signed is None:
+        signed = generate_csrf()
+        if len(signed_tokens) >= _SIGNED_TOKENS_MAX:
+            signed_tokens.clear()
+        signed_tokens[raw] = signed
+    g.csrf_token = signed
+    return signed
 
 
 def register_template_helpers(app: Flask) -> None:
@@ -199,6 +240,6 @@ def register_template_helpers(app: Flask) -> None:
 
     install(app)
     app.jinja_env.filters.update(when=format_when, day=format_date, ago=ago)
-    app.jinja_env.globals.update(asset=asset_url, nav_extras=nav_extras)
+    app.jinja_env.globals.update(asset=asset_url, patient_tabs=patient_tabs, csrf_token=csrf_token)
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import delete
 
+from portal import fragments
 from portal.access import resolve
 from portal.auth.models import Discipline, User
 from portal.careplan import services
@@ -42,21 +43,41 @@ def _plan_of_size(app, demo, items: int) -> None:
         db.session.commit()
 
 
+@pytest.mark.parametrize("cached", [False, True], ids=["rendered", "cached"])
 @pytest.mark.parametrize("who", ["alex@example.com", "rivera@example.com"])
 @pytest.mark.parametrize("page", ["/p/{pid}/plan", "/p/{pid}/", "/p/{pid}/plan/history"])
-def test_plan_pages_query_count_does_not_grow(demo, app, count_queries, who, page):
+def test_plan_pages_query_count_does_not_grow(demo, app, count_queries, who, page, cached):
+    """Whether the plan's items come from the fragment cache or are loaded and rendered."""
     client = demo.login(who)
     url = page.format(pid=demo.alex)
     counts = {}
     for size in (3, 60):
         _plan_of_size(app, demo, size)
         client.get(url)  # warm: the first request after a change may refresh the session row
+        if not cached:
+            fragments.cache_of(app).clear()
         with count_queries() as counter:
             response = client.get(url)
         assert response.status_code in (200, 302)
         counts[size] = counter.count
     assert counts[3] == counts[60], counts
     assert counts[60] <= 14, counts
+
+
+def test_a_cached_plan_skips_loading_the_items(demo, app, count_queries):
+    client = demo.login("alex@example.com")
+    url = f"/p/{demo.alex}/plan"
+    client.get(url)
+    fragments.cache_of(app).clear()
+    with count_queries() as rendered:
+        first = client.get(url).get_data(as_text=True)
+    with count_queries() as cached:
+        second = client.get(url).get_data(as_text=True)
+    assert first == second
+    # The items, goals, activities and team queries are skipped; access, the
+    # unseen changes and the audit row are not.
+    assert cached.count == rendered.count - 4, (rendered.statements, cached.statements)
+    assert any(s.lstrip().upper().startswith("INSERT INTO AUDIT") for s in cached.statements)
 
 
 def test_panel_query_count_does_not_grow(demo, app, count_queries):

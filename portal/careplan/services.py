@@ -211,20 +211,23 @@ def load_team(patient_id: int) -> list[TeamEntry]:
     return [TeamEntry(*row) for row in rows]
 
 
-def load_plan(access: Access, *, whole: bool = True) -> PlanView:
+def load_plan(access: Access, *, whole: bool = True, items: bool = True) -> PlanView:
     """The live plan as this access may see it, in a fixed number of queries; audited.
 
     `whole=False` loads only what the patient's home shows of it: activities
     and the recent changes (the home's goals come from the goals service).
+    `items=False` loads only the changes this reader has not seen, for a page
+    whose items and team come from the fragment cache (see `sections_key`);
+    the read is audited all the same.
     """
     access.require(Scope.PLAN_READ)
     concerns, goals, activities, changes = _plan_statements(access.sees_sensitive)
     params = {"pid": access.patient_id}
     execute = db.session.connection().execute  # plain rows: no ORM work per row
-    view = PlanView(
-        concerns=[], goals=[], activities=execute(activities, params).all(), team=[], people={}
-    )
-    if whole:
+    view = PlanView(concerns=[], goals=[], activities=[], team=[], people={})
+    if items:
+        view.activities = execute(activities, params).all()
+    if items and whole:
         view.concerns = execute(concerns, params).all()
         view.goals = execute(goals, params).all()
         view.team = load_team(access.patient_id)
@@ -238,6 +241,25 @@ def load_plan(access: Access, *, whole: bool = True) -> PlanView:
         ).all()
     audit.record(access, "read", "care_plan", access.patient_id)
     return view
+
+
+def sections_key(access: Access) -> tuple:
+    """The fragment-cache key of the plan's items and team as this access sees them.
+
+    Every change to what they show goes through `record_revision`, which bumps
+    the plan's version (and its change time, so a restored database cannot
+    reuse a key) in the same transaction; the rest names the viewer.
+    """
+    return (
+        "plan-sections",
+        access.patient_id,
+        access.plan_version,
+        access.plan_updated_at,
+        access.patient_name,
+        access.actor_id,
+        access.relation,
+        access.scopes,
+    )
 
 
 def _referenced_people(goals: Iterable[Any], activities: Iterable[Any]) -> set[int]:

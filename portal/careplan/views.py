@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from portal import audit
+from portal import audit, fragments
 from portal.access import Access, Scope, patient_view
 from portal.auth.models import Discipline
 from portal.careplan import services
@@ -27,8 +27,21 @@ def home(access: Access):
 @bp.get("/plan")
 @patient_view(Scope.PLAN_READ)
 def plan(access: Access):
-    view = services.load_plan(access)
-    return render_template("careplan/plan.html", access=access, plan=view)
+    # The items and team change only with the plan's version: render them once
+    # per version and viewer. The changes and agreement around them are live.
+    key = services.sections_key(access)
+    sections = fragments.cache().get(key)
+    view = services.load_plan(access, items=sections is None)
+    if sections is None:
+        sections = fragments.cache().put(
+            key,
+            render_template(
+                "careplan/_plan_sections.html", access=access, plan=view, token=fragments.CSRF_SLOT
+            ),
+        )
+    return render_template(
+        "careplan/plan.html", access=access, plan=view, sections=fragments.fill_csrf(sections)
+    )
 
 
 @bp.get("/plan/history")

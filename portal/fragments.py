@@ -1,0 +1,98 @@
+"""Rendered page parts kept per worker process, keyed by exactly what they show.
+
+A fragment's key names the version of the data it renders (e.g. a plan's
+version and the time it was last changed, read in the same request that asks
+for the fragment) and everything about the viewer that changes the markup
+(who they are, their relation, their scopes). Data that changes gets a new
+version in the same transaction as the change, so a key never points at
+markup older than the data it names: there is nothing to invalidate, and
+several workers each holding their own copies cannot disagree.
+
+Rules for what may go in a fragment:
+
+- Nothing that depends on the time of the request ("2 hours ago"), on the
+  session (CSRF tokens: render `CSRF_SLOT` instead; `fill_csrf` puts the
+  request's token in), or on per-reader state (unread marks).
+- Only what the key's viewer may see: the key always includes the actor and
+  their scopes, so one user's fragment is never served to another.
+
+The cache lives in the worker's memory only (it holds what the worker has
+just rendered for its own responses), is bounded (least recently used out),
+and is emptied by `clear()`, e.g. between tests or after a database restore.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+
+from flask import Flask, current_app
+from markupsafe import Markup
+
+# Stands in for the request's CSRF token inside a cached fragment.
+CSRF_SLOT = Markup("\x00csrf\x00")
+
+DEFAULT_SIZE = 1024
+
+
+class FragmentCache:
+    """A bounded, thread-safe LRU of rendered markup."""
+
+    def __init__(self, size: int = DEFAULT_SIZE) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, Markup] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Hashable) -> Markup | None:
+        """The markup kept under `key`, or None (then load the data and `put` it)."""
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return found
+
+    def put(self, key: Hashable, rendered: str) -> Markup:
+        """Keep `rendered` (a template's autoescaped output) under `key`; returns it as Markup."""
+        markup = Markup(rendered)  # noqa: S704  (rendered by Jinja with autoescape on)
+        with self._lock:
+            self._items[key] = markup
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return markup
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def install(app: Flask) -> None:
+    app.extensions["fragments"] = FragmentCache(app.config.get("FRAGMENT_CACHE_SIZE", DEFAULT_SIZE))
+
+
+def cache_of(app: Flask) -> FragmentCache:
+    return app.extensions["fragments"]
+
+
+def cache() -> FragmentCache:
+    """The current app's fragment cache."""
+    return cache_of(current_app)
+
+
+def fill_csrf(markup: Markup) -> Markup:
+    """`markup` with this request's CSRF token wherever the fragment left CSRF_SLOT."""
+    if CSRF_SLOT not in markup:
+        return markup
+    from portal.web import csrf_token
+
+    return markup.replace(CSRF_SLOT, csrf_token())  # Markup.replace escapes the token

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import Flask, current_app, g, jsonify, render_template, request, session, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, generate_csrf
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from portal.access import AccessDenied, Scope, wants_json
@@ -51,7 +52,9 @@ def register_request_hooks(app: Flask) -> None:
         # One commit per request: services flush; success (and a form shown
         # again with its errors, 422, whose services validated before writing)
         # commits the change with its audit rows; anything else rolls back.
-        if response.status_code < 400 or response.status_code == 422:
+        if not db.session.registry.has():
+            pass  # the request never touched the database (static files, health, ...)
+        elif response.status_code < 400 or response.status_code == 422:
             db.session.commit()
         else:
             db.session.rollback()
@@ -205,6 +208,28 @@ def patient_tabs(access) -> list[tuple[str, str, bool]]:
     ]
 
 
+def patient_nav(access) -> Markup:
+    """The patient-section header (whose record, the tabs), kept per viewer and page."""
+    from portal import fragments
+
+    key = (
+        "patient-nav",
+        access.patient_id,
+        access.patient_name,
+        access.actor_id,
+        access.relation,
+        access.team_role,
+        access.scopes,
+        request.endpoint,
+        request.script_root,
+    )
+    cache = fragments.cache()
+    markup = cache.get(key)
+    if markup is None:
+        markup = cache.put(key, render_template("careplan/_patient_nav.html", access=access))
+    return markup
+
+
 # Signed CSRF tokens by the session's raw token (see csrf_token); bounded.
 _SIGNED_TOKENS_MAX = 10_000
 
@@ -240,6 +265,11 @@ def register_template_helpers(app: Flask) -> None:
 
     install(app)
     app.jinja_env.filters.update(when=format_when, day=format_date, ago=ago)
-    app.jinja_env.globals.update(asset=asset_url, patient_tabs=patient_tabs, csrf_token=csrf_token)
+    app.jinja_env.globals.update(
+        asset=asset_url, patient_tabs=patient_tabs, patient_nav=patient_nav, csrf_token=csrf_token
+    )
+    # Flask-WTF also hands templates its own csrf_token through a context
+    # processor, which would win over the global; this one runs after it.
+    app.context_processor(lambda: {"csrf_token": csrf_token})
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

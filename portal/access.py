@@ -20,7 +20,7 @@ from flask_login import current_user
 from sqlalchemy import and_, bindparam, select
 
 from portal.auth.models import User, UserKind
-from portal.careplan.models import CareTeamMember
+from portal.careplan.models import CareTeamMember, PlanReview
 from portal.extensions import db, login_manager
 from portal.patients import Patient
 
@@ -103,6 +103,7 @@ class Access:
     plan_version: int = 0
     plan_updated_at: datetime | None = None
     plan_agreed_version: int | None = None
+    plan_seen_version: int = 0  # the plan version this actor last marked as seen
     team_role: str | None = None
 
     def can(self, scope: str) -> bool:
@@ -144,6 +145,7 @@ _RELATION = (
         Patient.plan_updated_at,
         Patient.plan_agreed_version,
         CareTeamMember.role,
+        PlanReview.seen_version,
     )
     .outerjoin(
         CareTeamMember,
@@ -152,6 +154,10 @@ _RELATION = (
             CareTeamMember.user_id == bindparam("uid"),
             CareTeamMember.ended_at.is_(None),
         ),
+    )
+    .outerjoin(
+        PlanReview,
+        and_(PlanReview.patient_id == Patient.id, PlanReview.user_id == bindparam("uid")),
     )
     .where(Patient.id == bindparam("pid"))
 )
@@ -182,6 +188,7 @@ def resolve(user: User, patient_id: int) -> Access | None:
         plan_version=row.plan_version,
         plan_updated_at=row.plan_updated_at,
         plan_agreed_version=row.plan_agreed_version,
+        plan_seen_version=row.seen_version or 0,
         team_role=row.role,
     )
 

@@ -1,5 +1,8 @@
 """Rendered page parts kept per worker process, keyed by exactly what they show.
 
+(Also the immutable rows a live part is rendered from, when those rows are
+fixed by the key: e.g. a plan's unseen revisions, which are append-only.)
+
 A fragment's key names the version of the data it renders (e.g. a plan's
 version and the time it was last changed, read in the same request that asks
 for the fragment) and everything about the viewer that changes the markup
@@ -26,6 +29,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
+from typing import Any
 
 from flask import Flask, current_app
 from markupsafe import Markup
@@ -37,17 +41,17 @@ DEFAULT_SIZE = 1024
 
 
 class FragmentCache:
-    """A bounded, thread-safe LRU of rendered markup."""
+    """A bounded, thread-safe LRU of rendered markup (or the immutable rows it is made of)."""
 
     def __init__(self, size: int = DEFAULT_SIZE) -> None:
         self.size = size
-        self._items: OrderedDict[Hashable, Markup] = OrderedDict()
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: Hashable) -> Markup | None:
-        """The markup kept under `key`, or None (then load the data and `put` it)."""
+    def get(self, key: Hashable) -> Any:
+        """What is kept under `key`, or None (then load the data and `put` it)."""
         with self._lock:
             found = self._items.get(key)
             if found is None:
@@ -57,15 +61,16 @@ class FragmentCache:
             self.hits += 1
             return found
 
-    def put(self, key: Hashable, rendered: str) -> Markup:
-        """Keep `rendered` (a template's autoescaped output) under `key`; returns it as Markup."""
-        markup = Markup(rendered)  # noqa: S704  (rendered by Jinja with autoescape on)
+    def put(self, key: Hashable, value: Any) -> Any:
+        """Keep `value` under `key` and return it; a str is kept as Markup (see `markup`)."""
+        if isinstance(value, str):
+            value = markup(value)
         with self._lock:
-            self._items[key] = markup
+            self._items[key] = value
             self._items.move_to_end(key)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
-        return markup
+        return value
 
     def clear(self) -> None:
         with self._lock:
@@ -87,6 +92,11 @@ def cache_of(app: Flask) -> FragmentCache:
 def cache() -> FragmentCache:
     """The current app's fragment cache."""
     return cache_of(current_app)
+
+
+def markup(rendered: str) -> Markup:
+    """A template's output as Markup: Jinja rendered it with autoescape on."""
+    return Markup(rendered)  # noqa: S704  (already escaped by the template)
 
 
 def fill_csrf(markup: Markup) -> Markup:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from werkzeug.exceptions import NotFound
 
-from portal import audit
+from portal import audit, fragments
 from portal.access import Access, Scope
 from portal.auth.models import Discipline, User, UserKind
 from portal.careplan.models import (
@@ -235,10 +235,20 @@ def load_plan(access: Access, *, whole: bool = True, items: bool = True) -> Plan
         if access.patient_user_id is not None:  # the patient proposes and agrees to goals too
             view.people[access.patient_user_id] = access.patient_name
         view.people.update(_names(_referenced_people(view.goals, view.activities), view.people))
-    if access.plan_version:
-        view.changes = execute(
-            changes, {"pid": access.patient_id, "uid": access.actor_id, "limit": CHANGES_SHOWN + 1}
-        ).all()
+    if access.plan_version > access.plan_seen_version:
+        # Revisions are append-only: the unseen ones are fixed by these versions.
+        key = (
+            "plan-changes",
+            access.patient_id,
+            access.plan_version,
+            access.plan_updated_at,
+            access.plan_seen_version,
+            access.sees_sensitive,
+        )
+        view.changes = fragments.cache().get(key)
+        if view.changes is None:
+            params = {"pid": access.patient_id, "uid": access.actor_id, "limit": CHANGES_SHOWN + 1}
+            view.changes = fragments.cache().put(key, execute(changes, params).all())
     audit.record(access, "read", "care_plan", access.patient_id)
     return view
 

@@ -109,6 +109,8 @@ class ScenarioResult:
     rounds: list[RoundResult] = field(default_factory=list)
     worker_rss_mb: list[float] = field(default_factory=list)
     error: str | None = None
+    # The bare app's round run just before each of ours (see `benchmark`).
+    baseline_rounds: list[RoundResult] = field(default_factory=list)
 
     def _median(self, attr: str) -> float | None:
         if not self.rounds:
@@ -155,6 +157,18 @@ class ScenarioResult:
         return None
 
     def ratio_to(self, baseline: ScenarioResult | None) -> float | None:
+        """Median of per-round ratios to the paired bare rounds, else ratio of the medians.
+
+        Pairing each round with a bare round run just before it cancels the
+        machine's drift over the minutes a benchmark takes (on a shared VM the
+        bare app alone varies by ~1.5x between runs).
+        """
+        if len(self.baseline_rounds) == len(self.rounds) and self.rounds:
+            return statistics.median(
+                r.requests_per_sec / b.requests_per_sec
+                for r, b in zip(self.rounds, self.baseline_rounds, strict=True)
+                if b.requests_per_sec
+            )
         if baseline is None or not baseline.requests_per_sec or self.requests_per_sec is None:
             return None
         return self.requests_per_sec / baseline.requests_per_sec
@@ -672,7 +686,13 @@ def _raw_request(server: GunicornServer, scenario: Scenario) -> Response:
         conn.close()
 
 
-def benchmark(server: GunicornServer, scenario: Scenario, settings: Settings) -> ScenarioResult:
+def benchmark(
+    server: GunicornServer,
+    scenario: Scenario,
+    settings: Settings,
+    baseline_url: str | None = None,
+) -> ScenarioResult:
+    """wrk rounds of one scenario; with `baseline_url`, each preceded by a bare round."""
     result = ScenarioResult(scenario=scenario, app=server.app)
     try:
         preflight(server, scenario)
@@ -681,6 +701,8 @@ def benchmark(server: GunicornServer, scenario: Scenario, settings: Settings) ->
         if settings.warmup > 0:
             run_wrk(url, settings, settings.warmup, script)
         for _ in range(settings.rounds):
+            if baseline_url:
+                result.baseline_rounds.append(run_wrk(baseline_url, settings, settings.duration))
             result.rounds.append(run_wrk(url, settings, settings.duration, script))
             # RSS after load is what counts; keep the round with the largest worker.
             rss = server.worker_rss_mb()
@@ -702,11 +724,14 @@ def run_scenarios(
     settings: Settings | None = None,
     cwd: Path | str = REPO_ROOT,
     log: Callable[[str], None] = print,
+    baseline_url: str | None = None,
 ) -> list[ScenarioResult]:
     """Serve `app` ("module:app") with gunicorn and benchmark each scenario.
 
     `scenarios` is a list, or a function called with the running server (to sign
-    in, fetch CSRF tokens, discover URLs) that returns the list.
+    in, fetch CSRF tokens, discover URLs) that returns the list. With
+    `baseline_url` (a bare app served alongside), every round is paired with a
+    bare round just before it.
     """
     settings = settings or Settings()
     results: list[ScenarioResult] = []
@@ -720,7 +745,7 @@ def run_scenarios(
                 return [ScenarioResult(Scenario(f"{app} setup", "/"), app, error=repr(exc))]
             for scenario in todo:
                 log(f"  {scenario.name}: {scenario.method} {scenario.path}")
-                results.append(benchmark(server, scenario, settings))
+                results.append(benchmark(server, scenario, settings, baseline_url))
     except BenchmarkError as exc:
         results.append(ScenarioResult(Scenario(f"{app} server", "/"), app, error=str(exc)))
     return results
@@ -788,6 +813,17 @@ def print_report(
             f"  {_fmt(r.p99_ms, '.2f'):>7}  {r.non_2xx_3xx:>6}  {r.socket_errors:>7}"
             f"  {_fmt(r.max_worker_rss_mb, '.0f'):>7}"
         )
+    paired = [r for r in results if r.baseline_rounds and len(r.baseline_rounds) == len(r.rounds)]
+    if paired:
+        out("")
+        out("ratio of each round to the bare round just before it:")
+        for r in paired:
+            ratios = "  ".join(
+                f"{x.requests_per_sec / b.requests_per_sec:.3f}"
+                for x, b in zip(r.rounds, r.baseline_rounds, strict=True)
+                if b.requests_per_sec
+            )
+            out(f"  {r.scenario.name:<{name_w}}  {ratios}")
     out("")
     out(
         f"targets ({settings.rounds} rounds x {settings.duration}s, median; "

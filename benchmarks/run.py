@@ -138,6 +138,38 @@ def flask(env: dict[str, str], *args: str) -> None:
         )
 
 
+def run_portal(
+    env: dict[str, str], args: argparse.Namespace, settings: harness.Settings, bare_url: str
+) -> list[harness.ScenarioResult]:
+    """Set up the portal's database and benchmark its scenarios, paired with `bare_url`."""
+    print("portal (wsgi:app)")
+    try:
+        flask(env, "db", "upgrade")
+        flask(env, "seed-demo")
+        seed = subprocess.run(
+            [sys.executable, str(REPO_ROOT / "benchmarks" / "seed_panel.py"), str(PANEL_SIZE)],
+            cwd=REPO_ROOT,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if seed.returncode != 0:
+            raise harness.BenchmarkError("seed_panel.py failed:\n" + seed.stderr[-2000:])
+
+        def scenarios(server: harness.GunicornServer) -> list[Scenario]:
+            return [s for s in portal_scenarios(server) if args.only in s.name]
+
+        return harness.run_scenarios(
+            "wsgi:app", scenarios, env=env, settings=settings, baseline_url=bare_url
+        )
+    except (harness.BenchmarkError, subprocess.TimeoutExpired) as exc:
+        result = harness.ScenarioResult(Scenario("portal setup", "/"), "wsgi:app")
+        result.error = str(exc)
+        return [result]
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = harness.Settings()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -171,34 +203,28 @@ def main(argv: list[str] | None = None) -> int:
             "SECRET_KEY": secrets.token_hex(32),
         }
 
-        print("bare Flask app (baseline)")
-        bare = harness.run_scenarios(
-            "benchmarks.bare_app:app", [Scenario("bare Flask app", "/")], settings=settings
-        )[0]
-
-        print("portal (wsgi:app)")
+        # The bare app runs alongside the portal, and each portal round is paired
+        # with a bare round run just before it: ratios compare like with like
+        # even when the machine's speed drifts during the run.
+        print("bare Flask app (baseline, one round before each portal round)")
+        bare_scenario = Scenario("bare Flask app", "/")
+        bare = harness.ScenarioResult(bare_scenario, "benchmarks.bare_app:app")
         try:
-            flask(env, "db", "upgrade")
-            flask(env, "seed-demo")
-            seed = subprocess.run(
-                [sys.executable, str(REPO_ROOT / "benchmarks" / "seed_panel.py"), str(PANEL_SIZE)],
-                cwd=REPO_ROOT,
-                env={**os.environ, **env},
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-            )
-            if seed.returncode != 0:
-                raise harness.BenchmarkError("seed_panel.py failed:\n" + seed.stderr[-2000:])
-
-            def scenarios(server: harness.GunicornServer) -> list[Scenario]:
-                return [s for s in portal_scenarios(server) if args.only in s.name]
-
-            results = harness.run_scenarios("wsgi:app", scenarios, env=env, settings=settings)
-        except (harness.BenchmarkError, subprocess.TimeoutExpired) as exc:
-            results = [harness.ScenarioResult(Scenario("portal setup", "/"), "wsgi:app")]
-            results[0].error = str(exc)
+            with harness.GunicornServer(
+                "benchmarks.bare_app:app",
+                workers=settings.workers,
+                startup_timeout=settings.startup_timeout,
+            ) as bare_server:
+                harness.preflight(bare_server, bare_scenario)
+                bare_url = bare_server.base_url + "/"
+                if settings.warmup > 0:
+                    harness.run_wrk(bare_url, settings, settings.warmup)
+                results = run_portal(env, args, settings, bare_url)
+                bare.worker_rss_mb = bare_server.worker_rss_mb()
+        except harness.BenchmarkError as exc:
+            bare.error = str(exc)
+            results = []
+        bare.rounds = [b for r in results for b in r.baseline_rounds]
 
     print()
     failed = harness.print_report(bare, results, settings)

@@ -31,7 +31,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, render_template, request, session
 from markupsafe import Markup
 
 # Stands in for the request's CSRF token inside a cached fragment.
@@ -92,6 +92,24 @@ def cache_of(app: Flask) -> FragmentCache:
 def cache() -> FragmentCache:
     """The current app's fragment cache."""
     return cache_of(current_app)
+
+
+def page(key: Hashable, template: str, **context: Any) -> Markup:
+    """A whole page from `template`, kept under `key` (plus the script root) when it can be.
+
+    `key` must name everything the page shows (see the rules above); the
+    shell around it adds only the signed-in user (name `access.actor_id` or
+    similar in the key), the script root and the CSRF token, which is filled
+    per request. A page with flashed messages waiting is rendered afresh:
+    showing them consumes them.
+    """
+    if "_flashes" in session:
+        return fill_csrf(markup(render_template(template, **context)))
+    full_key = ("page", key, template, request.script_root)
+    found = cache().get(full_key)
+    if found is None:
+        found = cache().put(full_key, render_template(template, csrf_slot=CSRF_SLOT, **context))
+    return fill_csrf(found)
 
 
 def markup(rendered: str) -> Markup:

@@ -130,3 +130,21 @@ def test_csrf_slot_is_filled_only_in_fragments_that_have_one(app):
             fragments.FragmentCache().put("k", f"<input value='{fragments.CSRF_SLOT}'>")
         )
         assert "\x00" not in filled and len(filled) > len("<input value=''>") + 20
+
+
+def test_a_flashed_message_shows_once_on_a_cached_page(demo, app):
+    alex = demo.login("alex@example.com")
+    plan = f"/p/{demo.alex}/plan"
+    alex.get(plan)
+    alex.get(plan)  # the page is now cached
+    after = alex.submit(f"/p/{demo.alex}/plan/agree", follow_redirects=True)
+    page = after.get_data(as_text=True)
+    assert "Thank you. Your care team can see that you agree with this plan." in page
+    assert "\x00" not in page
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    assert re.findall(r'name="csrf_token" value="([^"]+)"', page) == [token] * len(
+        re.findall(r'name="csrf_token"', page)
+    )
+    again = alex.get(plan).get_data(as_text=True)
+    assert "Thank you." not in again
+    assert "You agree with this plan as it is now." in again

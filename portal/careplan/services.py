@@ -268,6 +268,7 @@ def sections_key(access: Access) -> tuple:
         access.patient_name,
         access.actor_id,
         access.relation,
+        access.team_role,
         access.scopes,
     )
 

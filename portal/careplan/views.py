@@ -10,6 +10,7 @@ from portal.auth.models import Discipline
 from portal.careplan import services
 from portal.careplan.forms import FORMS, TeamMemberForm
 from portal.careplan.services import PlanError
+from portal.web import ago
 
 bp = Blueprint("careplan", __name__, url_prefix="/p/<int:patient_id>")
 
@@ -27,21 +28,36 @@ def home(access: Access):
 @bp.get("/plan")
 @patient_view(Scope.PLAN_READ)
 def plan(access: Access):
-    # The items and team change only with the plan's version: render them once
-    # per version and viewer. The changes and agreement around them are live.
+    # The items and team change only with the plan's version: they are rendered
+    # once per version and viewer. The page around them also depends on what
+    # this reader has seen and agreed to, and on how long ago the changes were.
+    cache = fragments.cache()
     key = services.sections_key(access)
-    sections = fragments.cache().get(key)
+    sections = cache.get(key)
     view = services.load_plan(access, items=sections is None)
     if sections is None:
-        sections = fragments.cache().put(
+        sections = cache.put(
             key,
             render_template(
                 "careplan/_plan_sections.html", access=access, plan=view, token=fragments.CSRF_SLOT
             ),
         )
-    return render_template(
-        "careplan/plan.html", access=access, plan=view, sections=fragments.fill_csrf(sections)
-    )
+    when = tuple(ago(rev.at) for rev in view.changes[: services.CHANGES_SHOWN])
+    body_key = (key, access.plan_seen_version, access.plan_agreed_version, when)
+    body = cache.get(body_key)
+    if body is None:
+        body = cache.put(
+            body_key,
+            render_template(
+                "careplan/_plan_body.html",
+                access=access,
+                plan=view,
+                when=when,
+                sections=sections,
+                token=fragments.CSRF_SLOT,
+            ),
+        )
+    return fragments.page(body_key, "careplan/plan.html", access=access, body=body)
 
 
 @bp.get("/plan/history")

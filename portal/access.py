@@ -18,6 +18,7 @@ from typing import Any
 from flask import abort, g, request
 from flask_login import current_user
 from sqlalchemy import and_, bindparam, select
+from sqlalchemy.orm import aliased
 
 from portal.auth.models import User, UserKind
 from portal.careplan.models import CareTeamMember, PlanReview
@@ -104,6 +105,7 @@ class Access:
     plan_updated_at: datetime | None = None
     plan_agreed_version: int | None = None
     plan_seen_version: int = 0  # the plan version this actor last marked as seen
+    patient_timezone: str | None = None  # the patient's own (their days are their entries' days)
     team_role: str | None = None
 
     def can(self, scope: str) -> bool:
@@ -135,6 +137,7 @@ class Access:
         )
 
 
+_PATIENT_USER = aliased(User)
 _RELATION = (
     select(
         Patient.id,
@@ -146,6 +149,7 @@ _RELATION = (
         Patient.plan_agreed_version,
         CareTeamMember.role,
         PlanReview.seen_version,
+        _PATIENT_USER.timezone,
     )
     .outerjoin(
         CareTeamMember,
@@ -155,6 +159,7 @@ _RELATION = (
             CareTeamMember.ended_at.is_(None),
         ),
     )
+    .outerjoin(_PATIENT_USER, _PATIENT_USER.id == Patient.user_id)
     .outerjoin(
         PlanReview,
         and_(PlanReview.patient_id == Patient.id, PlanReview.user_id == bindparam("uid")),
@@ -189,6 +194,7 @@ def resolve(user: User, patient_id: int) -> Access | None:
         plan_updated_at=row.plan_updated_at,
         plan_agreed_version=row.plan_agreed_version,
         plan_seen_version=row.seen_version or 0,
+        patient_timezone=row.timezone,
         team_role=row.role,
     )
 

@@ -67,8 +67,8 @@ def goal_path(patient_id: int, goal_id: int) -> str:
 
 def patient_zone(access: Access) -> ZoneInfo:
     """The patient's time zone: their days are the days entries are about."""
-    name = None
-    if access.patient_user_id is not None:
+    name = access.patient_timezone
+    if name is None and access.patient_user_id is not None:
         name = db.session.scalar(select(User.timezone).where(User.id == access.patient_user_id))
     try:
         return ZoneInfo(name or "UTC")

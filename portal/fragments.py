@@ -20,7 +20,8 @@ Rules for what may go in a fragment:
   their scopes, so one user's fragment is never served to another.
 
 The cache lives in the worker's memory only (it holds what the worker has
-just rendered for its own responses), is bounded (least recently used out),
+just rendered for its own responses), is bounded in entries and bytes
+(FRAGMENT_CACHE_SIZE, FRAGMENT_CACHE_BYTES; least recently used out),
 and is emptied by `clear()`, e.g. between tests or after a database restore.
 """
 
@@ -37,15 +38,31 @@ from markupsafe import Markup
 # Stands in for the request's CSRF token inside a cached fragment.
 CSRF_SLOT = Markup("\x00csrf\x00")
 
-DEFAULT_SIZE = 1024
+DEFAULT_SIZE = 1024  # entries
+DEFAULT_BYTES = 8 * 1024 * 1024  # about: the worker's memory budget for kept parts
+ROW_BYTES = 256  # what one kept row is counted as
+
+
+def _cost(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list | tuple):
+        return ROW_BYTES * max(1, len(value))
+    return ROW_BYTES
 
 
 class FragmentCache:
-    """A bounded, thread-safe LRU of rendered markup (or the immutable rows it is made of)."""
+    """A bounded, thread-safe LRU of rendered markup (or the immutable rows it is made of).
 
-    def __init__(self, size: int = DEFAULT_SIZE) -> None:
+    Bounded both in entries and in (approximate) bytes, so a worker serving
+    many patients keeps its memory flat: the least recently used go first.
+    """
+
+    def __init__(self, size: int = DEFAULT_SIZE, max_bytes: int = DEFAULT_BYTES) -> None:
         self.size = size
-        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -59,22 +76,34 @@ class FragmentCache:
                 return None
             self._items.move_to_end(key)
             self.hits += 1
-            return found
+            return found[0]
 
     def put(self, key: Hashable, value: Any) -> Any:
         """Keep `value` under `key` and return it; a str is kept as Markup (see `markup`)."""
         if isinstance(value, str):
             value = markup(value)
+        cost = _cost(value)
+        if cost > self.max_bytes:
+            return value  # larger than the whole budget: used once, not kept
         with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= old[1]
+            self._items[key] = (value, cost)
+            self._bytes += cost
+            while len(self._items) > self.size or self._bytes > self.max_bytes:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self._bytes -= dropped
         return value
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._bytes = 0
             self.hits = self.misses = 0
 
     def __len__(self) -> int:
@@ -82,7 +111,10 @@ class FragmentCache:
 
 
 def install(app: Flask) -> None:
-    app.extensions["fragments"] = FragmentCache(app.config.get("FRAGMENT_CACHE_SIZE", DEFAULT_SIZE))
+    app.extensions["fragments"] = FragmentCache(
+        app.config.get("FRAGMENT_CACHE_SIZE", DEFAULT_SIZE),
+        app.config.get("FRAGMENT_CACHE_BYTES", DEFAULT_BYTES),
+    )
 
 
 def cache_of(app: Flask) -> FragmentCache:

@@ -122,6 +122,17 @@ def test_the_cache_is_bounded_least_recently_used_first():
     assert len(cache) == 0 and cache.get("a") is None
 
 
+def test_the_cache_keeps_within_its_byte_budget():
+    cache = fragments.FragmentCache(size=100, max_bytes=1000)
+    for n in range(10):
+        cache.put(n, "x" * 300)
+    assert cache.bytes <= 1000 and len(cache) == 3
+    assert cache.get(9) is not None and cache.get(0) is None  # the oldest went first
+    cache.put(9, "y" * 100)  # replacing an entry counts its new size only
+    assert cache.bytes == 700
+    assert cache.put("huge", "z" * 5000) == "z" * 5000 and cache.get("huge") is None
+
+
 def test_csrf_slot_is_filled_only_in_fragments_that_have_one(app):
     with app.test_request_context():
         plain = fragments.fill_csrf(fragments.FragmentCache().put("k", "<p>no form</p>"))

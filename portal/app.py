@@ -18,7 +18,7 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 URL_CACHE_SIZE = 4096
-VERIFIED_COOKIES_MAX = 10_000
+VERIFIED_COOKIES_MAX = 2_000  # about 1-2 KB each: a few MiB at most
 _IMMUTABLE = (str, int, float, bool, type(None))
 
 

@@ -129,11 +129,11 @@ def cache() -> FragmentCache:
 def page(key: Hashable, template: str, **context: Any) -> Markup:
     """A whole page from `template`, kept under `key` (plus the script root) when it can be.
 
-    `key` must name everything the page shows (see the rules above); the
-    shell around it adds only the signed-in user (name `access.actor_id` or
-    similar in the key), the script root and the CSRF token, which is filled
-    per request. A page with flashed messages waiting is rendered afresh:
-    showing them consumes them.
+    `key` must name everything the page shows (see the rules above),
+    including the signed-in user (e.g. `access.actor_id`), whom the shell
+    shows; the script root is added here, and the CSRF token is filled per
+    request. A page with flashed messages waiting is rendered afresh: showing
+    them consumes them.
     """
     if "_flashes" in session:
         return fill_csrf(markup(render_template(template, **context)))

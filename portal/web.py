@@ -231,7 +231,7 @@ def patient_nav(access) -> Markup:
 
 
 # Signed CSRF tokens by the session's raw token (see csrf_token); bounded.
-_SIGNED_TOKENS_MAX = 10_000
+_SIGNED_TOKENS_MAX = 2_000
 
 
 def csrf_token() -> str:

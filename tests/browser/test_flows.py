@@ -222,6 +222,31 @@ def _registration_id(context, page) -> str:
     raise AssertionError("no service worker registration reported over CDP")
 
 
+def _push(page, cdp, live, registration: str, payload: dict, shown_script: str):
+    """Deliver a push message over CDP and wait until `shown_script` finds its notification.
+
+    Once, on a fresh CI run, the second of two messages delivered with
+    ServiceWorker.deliverPushMessage was never shown (15 s wait; it did not
+    happen again in a dozen runs). Delivery over CDP is the test's transport,
+    not the thing under test, so a message not shown within 5 s is delivered
+    again, up to three times; what the worker shows is still checked in full.
+    """
+    for attempt in range(3):
+        cdp.send(
+            "ServiceWorker.deliverPushMessage",
+            {"origin": live.url, "registrationId": registration, "data": json.dumps(payload)},
+        )
+        try:
+            return wait_until(page, shown_script, timeout=5.0)
+        except AssertionError:
+            if attempt == 2:
+                raise AssertionError(
+                    f"push {payload.get('tag')!r} not shown after 3 deliveries; "
+                    f"showing: {page.evaluate(NOTIFICATIONS)}"
+                ) from None
+    raise AssertionError("unreachable")
+
+
 NOTIFICATIONS = """() => navigator.serviceWorker.ready
     .then((r) => r.getNotifications())
     .then((list) => list.map((n) => (
@@ -240,30 +265,18 @@ def test_a_push_message_shows_a_notification_that_opens_the_page(context, page, 
         "url": target,
         "tag": "goal-reply",
     }
-    cdp.send(
-        "ServiceWorker.deliverPushMessage",
-        {"origin": live.url, "registrationId": registration, "data": json.dumps(payload)},
-    )
-    [shown] = wait_until(page, NOTIFICATIONS, message="no notification was shown")
+    [shown] = _push(page, cdp, live, registration, payload, NOTIFICATIONS)
     assert shown == {**payload, "url": target}
 
     # A payload pointing off-site opens the portal's home instead.
-    cdp.send(
-        "ServiceWorker.deliverPushMessage",
-        {
-            "origin": live.url,
-            "registrationId": registration,
-            "data": json.dumps({"title": "x", "url": "https://evil.example/", "tag": "other"}),
-        },
+    shown = _push(
+        page,
+        cdp,
+        live,
+        registration,
+        {"title": "x", "url": "https://evil.example/", "tag": "other"},
+        f"() => ({NOTIFICATIONS})().then((l) => l.some((n) => n.tag === 'other') && l)",
     )
-    try:
-        shown = wait_until(
-            page, f"() => ({NOTIFICATIONS})().then((l) => l.some((n) => n.tag === 'other') && l)"
-        )
-    except AssertionError:
-        raise AssertionError(
-            f"2nd notification not shown: {page.evaluate(NOTIFICATIONS)}"
-        ) from None
     assert {n["tag"]: n["url"] for n in shown} == {"goal-reply": target, "other": "/"}
 
     # Clicking the notice: the worker's click handler moves the open window to its page.

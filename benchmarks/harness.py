@@ -43,6 +43,10 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+# One-minute load average when this module was imported, i.e. before any wrk.
+LOAD_AT_START = os.getloadavg()[0]
+
+
 class BenchmarkError(Exception):
     """A benchmark could not run (server did not start, wrk failed, ...)."""
 
@@ -829,10 +833,14 @@ def print_report(
         f"targets ({settings.rounds} rounds x {settings.duration}s, median; "
         f"wrk -t{settings.threads} -c{settings.connections}; gunicorn -w {settings.workers} sync):"
     )
-    load1 = os.getloadavg()[0]
+    # The load when the run began: afterwards it mostly measures the run itself.
+    load1 = LOAD_AT_START
     cpus = os.cpu_count() or 1
     if load1 > cpus:
-        out(f"  note    load average {load1:.1f} on {cpus} cores: other work skews these numbers")
+        out(
+            f"  note    load average {load1:.1f} on {cpus} cores when the run began:"
+            " other work skews these numbers"
+        )
     any_failed = False
     for r in rows:
         if r.failed:

@@ -268,7 +268,13 @@ def load_goal_page(access: Access, goal_id: int, *, mark_read: bool = True) -> G
     messages.reverse()
     marker = db.session.get(GoalRead, (access.actor_id, goal.id))
     last_read = marker.last_read_message_id if marker else 0
-    people = names({goal.proposed_by_id, goal.agreed_by_id})
+    # The actor and the patient are named by the access: most goals need no query.
+    known = {access.actor_id: access.actor_name}
+    if access.patient_user_id is not None:
+        known[access.patient_user_id] = access.patient_name
+    wanted = {goal.proposed_by_id, goal.agreed_by_id}
+    people = {i: known[i] for i in wanted if i in known}
+    people.update(names(wanted - people.keys()))
     if mark_read and messages and messages[-1].id > last_read:
         _mark_read(access.actor_id, goal.id, messages[-1].id, marker)
     audit.record(access, "read", "goal", goal.id)

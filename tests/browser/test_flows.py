@@ -227,7 +227,7 @@ def _push(page, cdp, live, registration: str, payload: dict, shown_script: str):
 
     Once, on a fresh CI run, the second of two messages delivered with
     ServiceWorker.deliverPushMessage was never shown (15 s wait; it did not
-    happen again in a dozen runs). Delivery over CDP is the test's transport,
+    happen again in eight runs since). Delivery over CDP is the test's transport,
     not the thing under test, so a message not shown within 5 s is delivered
     again, up to three times; what the worker shows is still checked in full.
     """

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from flask import Flask, current_app, render_template, request, session
@@ -96,6 +96,11 @@ class FragmentCache:
                 self._bytes -= dropped
         return value
 
+    def get_or_make(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        """What is kept under `key`, else `make()`'s result, kept (see `put`)."""
+        found = self.get(key)
+        return self.put(key, make()) if found is None else found
+
     @property
     def bytes(self) -> int:
         return self._bytes
@@ -137,10 +142,10 @@ def page(key: Hashable, template: str, **context: Any) -> Markup:
     """
     if "_flashes" in session:
         return fill_csrf(markup(render_template(template, **context)))
-    full_key = ("page", key, template, request.script_root)
-    found = cache().get(full_key)
-    if found is None:
-        found = cache().put(full_key, render_template(template, csrf_slot=CSRF_SLOT, **context))
+    found = cache().get_or_make(
+        ("page", key, template, request.script_root),
+        lambda: render_template(template, csrf_slot=CSRF_SLOT, **context),
+    )
     return fill_csrf(found)
 
 

@@ -223,11 +223,9 @@ def patient_nav(access) -> Markup:
         request.endpoint,
         request.script_root,
     )
-    cache = fragments.cache()
-    markup = cache.get(key)
-    if markup is None:
-        markup = cache.put(key, render_template("careplan/_patient_nav.html", access=access))
-    return markup
+    return fragments.cache().get_or_make(
+        key, lambda: render_template("careplan/_patient_nav.html", access=access)
+    )
 
 
 # Signed CSRF tokens by the session's raw token (see csrf_token); bounded.

@@ -245,10 +245,8 @@ def load_plan(access: Access, *, whole: bool = True, items: bool = True) -> Plan
             access.plan_seen_version,
             access.sees_sensitive,
         )
-        view.changes = fragments.cache().get(key)
-        if view.changes is None:
-            params = {"pid": access.patient_id, "uid": access.actor_id, "limit": CHANGES_SHOWN + 1}
-            view.changes = fragments.cache().put(key, execute(changes, params).all())
+        params = {"pid": access.patient_id, "uid": access.actor_id, "limit": CHANGES_SHOWN + 1}
+        view.changes = fragments.cache().get_or_make(key, lambda: execute(changes, params).all())
     audit.record(access, "read", "care_plan", access.patient_id)
     return view
 

@@ -44,19 +44,17 @@ def plan(access: Access):
         )
     when = tuple(ago(rev.at) for rev in view.changes[: services.CHANGES_SHOWN])
     body_key = (key, access.plan_seen_version, access.plan_agreed_version, when)
-    body = cache.get(body_key)
-    if body is None:
-        body = cache.put(
-            body_key,
-            render_template(
-                "careplan/_plan_body.html",
-                access=access,
-                plan=view,
-                when=when,
-                sections=sections,
-                token=fragments.CSRF_SLOT,
-            ),
-        )
+    body = cache.get_or_make(
+        body_key,
+        lambda: render_template(
+            "careplan/_plan_body.html",
+            access=access,
+            plan=view,
+            when=when,
+            sections=sections,
+            token=fragments.CSRF_SLOT,
+        ),
+    )
     return fragments.page(body_key, "careplan/plan.html", access=access, body=body)
 
 

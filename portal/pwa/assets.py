@@ -12,7 +12,7 @@ import re
 from functools import cache
 from pathlib import Path
 
-from flask import current_app, request, url_for
+from flask import current_app, url_for
 
 HASHED = re.compile(r"^(?P<stem>.+)\.(?P<digest>[0-9a-f]{10})(?P<ext>\.[A-Za-z0-9]+)$")
 
@@ -34,17 +34,10 @@ def digest_for(filename: str) -> str:
     return digest
 
 
-_urls: dict[tuple[str, str], str] = {}
-
-
 def asset_url(filename: str) -> str:
-    """The versioned URL of a file under static/ (kept once built, unless debugging)."""
-    key = (filename, request.script_root)
-    url = _urls.get(key)
-    if url is None or current_app.debug:
-        stem, dot, ext = filename.rpartition(".")
-        url = _urls[key] = url_for("static", filename=f"{stem}.{digest_for(filename)}{dot}{ext}")
-    return url
+    """The versioned URL of a file under static/ (url_for itself is memoised: portal/app.py)."""
+    stem, dot, ext = filename.rpartition(".")
+    return url_for("static", filename=f"{stem}.{digest_for(filename)}{dot}{ext}")
 
 
 def unversioned(filename: str) -> str | None:

@@ -15,7 +15,11 @@ Rules for what may go in a fragment:
 
 - Nothing that depends on the time of the request ("2 hours ago"), on the
   session (CSRF tokens: render `CSRF_SLOT` instead; `fill_csrf` puts the
-  request's token in), or on per-reader state (unread marks).
+  request's token in), or on per-reader state (unread marks), unless the key
+  names it (the plan's "ago" texts, a goal page's unread marks).
+- Inside `slots()`, `csrf_token()` renders `CSRF_SLOT` and the entry forms'
+  `new_key()` renders `KEY_SLOT`; `fill_slots` puts the request's token and a
+  fresh idempotency key per form in.
 - Only what the key's viewer may see: the key always includes the actor and
   their scopes, so one user's fragment is never served to another.
 
@@ -28,15 +32,18 @@ and is emptied by `clear()`, e.g. between tests or after a database restore.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from flask import Flask, current_app, render_template, request, session
+from flask import Flask, current_app, g, render_template, request, session
 from markupsafe import Markup
 
-# Stands in for the request's CSRF token inside a cached fragment.
+# Stand in for the request's CSRF token, and for a fresh idempotency key, in a cached fragment.
 CSRF_SLOT = Markup("\x00csrf\x00")
+KEY_SLOT = Markup("\x00key\x00")
 
 DEFAULT_SIZE = 1024  # entries
 DEFAULT_BYTES = 8 * 1024 * 1024  # about: the worker's memory budget for kept parts
@@ -131,22 +138,59 @@ def cache() -> FragmentCache:
     return cache_of(current_app)
 
 
-def page(key: Hashable, template: str, **context: Any) -> Markup:
+def page(
+    key: Hashable,
+    template: str,
+    load: Callable[[], dict[str, Any]] | None = None,
+    **context: Any,
+) -> Markup:
     """A whole page from `template`, kept under `key` (plus the script root) when it can be.
 
     `key` must name everything the page shows (see the rules above),
     including the signed-in user (e.g. `access.actor_id`), whom the shell
-    shows; the script root is added here, and the CSRF token is filled per
-    request. A page with flashed messages waiting is rendered afresh: showing
+    shows; the script root is added here, and the CSRF token (and any entry
+    form's idempotency key) is filled per request. `load`, when given, returns
+    more of the template's context and is called only when the page must be
+    rendered. A page with flashed messages waiting is rendered afresh: showing
     them consumes them.
     """
+
+    def render() -> str:
+        with slots():
+            rendered = render_template(template, **context, **(load() if load else {}))
+        token = g.get("csrf_token")  # set by Flask-WTF's generate_csrf, e.g. form.hidden_tag()
+        if token and token in rendered:
+            raise RuntimeError(f"{template} put the session's CSRF token in a page to be kept")
+        return rendered
+
     if "_flashes" in session:
-        return fill_csrf(markup(render_template(template, **context)))
-    found = cache().get_or_make(
-        ("page", key, template, request.script_root),
-        lambda: render_template(template, csrf_slot=CSRF_SLOT, **context),
-    )
-    return fill_csrf(found)
+        return fill_slots(markup(render()))
+    return fill_slots(cache().get_or_make(("page", key, template, request.script_root), render))
+
+
+@contextmanager
+def slots() -> Iterator[None]:
+    """Render `CSRF_SLOT` and `KEY_SLOT` instead of this request's token and keys."""
+    before = g.get("fragment_slots", False)
+    g.fragment_slots = True
+    try:
+        yield
+    finally:
+        g.fragment_slots = before
+
+
+def in_slots() -> bool:
+    """Whether markup being rendered now is to be kept (see `slots`)."""
+    return g.get("fragment_slots", False)
+
+
+def fill_slots(markup: Markup) -> Markup:
+    """`markup` with this request's CSRF token and a fresh idempotency key per KEY_SLOT."""
+    markup = fill_csrf(markup)
+    if KEY_SLOT not in markup:
+        return markup
+    first, *rest = markup.split(KEY_SLOT)  # Markup parts; a str added to one is escaped
+    return first + Markup("").join(str(uuid.uuid4()) + part for part in rest)
 
 
 def markup(rendered: str) -> Markup:

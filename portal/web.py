@@ -12,6 +12,7 @@ from flask_wtf.csrf import CSRFError, generate_csrf
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
+from portal import fragments
 from portal.access import AccessDenied, Scope, wants_json
 from portal.extensions import db
 
@@ -240,7 +241,10 @@ def csrf_token() -> str:
     WTF_CSRF_TIME_LIMIT is set. Ours is None (a token lives as long as its
     session), so a token signed once stays exactly as valid as a new one and is
     reused. With a time limit configured, every request signs anew as before.
+    Inside `fragments.slots()` it renders the slot the request's token fills.
     """
+    if g.get("fragment_slots"):
+        return fragments.CSRF_SLOT
     if "csrf_token" in g:
         return g.csrf_token
     app = current_app

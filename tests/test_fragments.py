@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import uuid
 
+import pytest
 from sqlalchemy import select
 
 from portal import fragments
@@ -159,3 +161,24 @@ def test_a_flashed_message_shows_once_on_a_cached_page(demo, app):
     again = alex.get(plan).get_data(as_text=True)
     assert "Thank you." not in again
     assert "You agree with this plan as it is now." in again
+
+
+def test_a_page_holding_the_sessions_csrf_token_is_never_kept(app, monkeypatch):
+    """A form's own `hidden_tag()` bypasses the slot; such a page fails loudly instead."""
+    from flask_wtf.csrf import generate_csrf
+
+    def renders_a_real_token(*_args, **_context):
+        return f'<input type="hidden" name="csrf_token" value="{generate_csrf()}">'
+
+    with app.test_request_context("/"):
+        monkeypatch.setattr(fragments, "render_template", renders_a_real_token)
+        with pytest.raises(RuntimeError, match="CSRF token"):
+            fragments.page(("test",), "any.html")
+    assert len(_cache(app)) == 0
+
+
+def test_key_slots_get_a_fresh_uuid_each(app):
+    page = fragments.fill_slots(fragments.markup(f"x{fragments.KEY_SLOT}y{fragments.KEY_SLOT}z"))
+    first, second = re.findall(r"[0-9a-f-]{36}", page)
+    assert first != second and page == f"x{first}y{second}z"
+    assert str(uuid.UUID(first)) == first

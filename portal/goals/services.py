@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from werkzeug.exceptions import NotFound
@@ -229,20 +229,86 @@ class GoalPage:
     actor_id: int
     now: datetime = field(default_factory=utcnow)
 
-    def can_change(self, entry: ProgressEntry) -> bool:
-        """Whether this reader may still change or delete `entry` (their own, 24 hours)."""
-        return (
-            entry.created_by_id == self.actor_id
-            and not entry.deleted
-            and self.now - entry.created_at < EDIT_WINDOW
+
+@dataclass(frozen=True, slots=True)
+class GoalState:
+    """What a goal page needs to know before it can use a kept rendering of itself."""
+
+    goal_id: int
+    revision: int  # new whenever the goal, its entries or its messages change
+    last_read: int  # the newest message this reader had read (0: none)
+    has_marker: bool
+
+
+_GOAL_STATE = (
+    select(Goal.id, Goal.revision, Goal.sensitivity, GoalRead.last_read_message_id)
+    .outerjoin(GoalRead, (GoalRead.goal_id == Goal.id) & (GoalRead.user_id == bindparam("uid")))
+    .where(Goal.id == bindparam("gid"), Goal.patient_id == bindparam("pid"))
+)
+
+
+def goal_state(access: Access, goal_id: int) -> GoalState:
+    """The goal's revision and this reader's read marker, in one query; 404 like `get_goal`."""
+    access.require(Scope.GOALS_READ)
+    row = (
+        db.session.connection()
+        .execute(_GOAL_STATE, {"gid": goal_id, "pid": access.patient_id, "uid": access.actor_id})
+        .first()
+    )
+    if row is None or (row.sensitivity is not None and not access.sees_sensitive):
+        raise NotFound()
+    marker = row.last_read_message_id
+    return GoalState(row.id, row.revision, marker or 0, marker is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class GoalFacts:
+    """The few facts a kept goal page needs per request: when and by whom things were written.
+
+    Fixed by the goal's revision (entries and messages change only with it),
+    so they are kept with the page; the "ago" texts, unread marks and whether
+    an entry can still be changed are worked out from them on every request.
+    """
+
+    messages: tuple[tuple[int, int | None, datetime], ...]  # (id, author, created_at)
+    entries: tuple[tuple[int | None, datetime], ...]  # (created_by, created_at)
+
+    @classmethod
+    def of(cls, page: GoalPage) -> GoalFacts:
+        return cls(
+            tuple((m.id, m.author_id, m.created_at) for m in page.messages),
+            tuple((e.created_by_id, e.created_at) for e in page.entries),
         )
 
-    def is_unread(self, message: GoalMessage) -> bool:
-        return message.id > self.last_read and message.author_id != self.actor_id
+    @property
+    def newest_message(self) -> int:
+        return self.messages[-1][0] if self.messages else 0
+
+    def unread(self, actor_id: int, last_read: int) -> tuple[bool, ...]:
+        return tuple(id_ > last_read and author != actor_id for id_, author, _ in self.messages)
+
+    def changeable(self, actor_id: int, now: datetime) -> tuple[bool, ...]:
+        """Per entry shown: whether this reader may still change it (their own, 24 hours)."""
+        return tuple(by == actor_id and now - at < EDIT_WINDOW for by, at in self.entries)
 
 
-def load_goal_page(access: Access, goal_id: int, *, mark_read: bool = True) -> GoalPage:
-    """The goal with its chart, week, streak, recent entries and thread; marks it read."""
+def saw_goal(access: Access, state: GoalState, newest_message: int) -> None:
+    """What reading a goal page does when its content is kept: mark read, audit."""
+    if newest_message > state.last_read:
+        marker = None
+        if state.has_marker:
+            marker = db.session.get(GoalRead, (access.actor_id, state.goal_id))
+        _mark_read(access.actor_id, state.goal_id, newest_message, marker)
+    audit.record(access, "read", "goal", state.goal_id)
+
+
+def load_goal_page(
+    access: Access, goal_id: int, *, mark_read: bool = True, record: bool = True
+) -> GoalPage:
+    """The goal with its chart, week, streak, recent entries and thread; marks it read.
+
+    `record=False` when the caller has audited this read already (`saw_goal`).
+    """
     goal = get_goal(access, goal_id)
     today = patient_today(access)
     rows = _entry_rows([goal], today - timedelta(days=calc.HISTORY_DAYS))[goal.id]
@@ -277,7 +343,8 @@ def load_goal_page(access: Access, goal_id: int, *, mark_read: bool = True) -> G
     people.update(names(wanted - people.keys()))
     if mark_read and messages and messages[-1].id > last_read:
         _mark_read(access.actor_id, goal.id, messages[-1].id, marker)
-    audit.record(access, "read", "goal", goal.id)
+    if record:
+        audit.record(access, "read", "goal", goal.id)
     return GoalPage(
         goal, measure, prog, chart, entries, messages, last_read, people, today, access.actor_id
     )

@@ -7,9 +7,10 @@ from datetime import timedelta
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
-from portal import audit
+from portal import audit, fragments
 from portal.access import Access, AccessDenied, Scope, patient_view
 from portal.auth.views import _safe_next
+from portal.db import utcnow
 from portal.goals import services, threads
 from portal.goals.forms import (
     DeclineForm,
@@ -22,6 +23,7 @@ from portal.goals.forms import (
 from portal.goals.inputs import Invalid
 from portal.goals.measures import measure_for
 from portal.goals.text import linkify, waited
+from portal.web import ago
 
 bp = Blueprint("goals", __name__, url_prefix="/p/<int:patient_id>/goals")
 
@@ -71,7 +73,81 @@ def new(access: Access):
 @bp.get("/<int:goal_id>")
 @patient_view(Scope.GOALS_READ)
 def detail(access: Access, goal_id: int):
-    return _render_detail(access, goal_id)
+    """The goal page, rendered once per revision, day and reader, then kept.
+
+    One query says whether the kept page still stands: the goal's revision
+    (new with every change to the goal, its entries or its messages) and this
+    reader's read marker. The key also names the patient's day (the chart,
+    week and streak), the viewer, and what changes with the clock: the "ago"
+    text of each message, its unread mark, and whether each entry can still be
+    changed. Reading is audited, and the thread marked read, either way.
+    """
+    state = services.goal_state(access, goal_id)
+    today = services.patient_today(access)
+    cache = fragments.cache()
+    data_key = ("goal-page", access.patient_id, goal_id, state.revision, today)
+    facts = cache.get(data_key)
+    loaded = None
+    if facts is None:
+        loaded = services.load_goal_page(access, goal_id)
+        facts = cache.put(data_key, services.GoalFacts.of(loaded))
+    else:
+        services.saw_goal(access, state, facts.newest_message)
+    now = utcnow()
+    last_read = loaded.last_read if loaded else state.last_read
+    shown = {
+        "agos": tuple(ago(at, now) for _, _, at in facts.messages),
+        "unread": facts.unread(access.actor_id, last_read),
+        "changeable": facts.changeable(access.actor_id, now),
+    }
+    key = (
+        data_key,
+        access.actor_id,
+        access.relation,
+        access.scopes,
+        access.patient_name,
+        *shown.values(),
+    )
+
+    def load():
+        page = loaded or services.load_goal_page(access, goal_id, mark_read=False, record=False)
+        return _detail_context(access, page, shown=shown)
+
+    return fragments.page(key, "goals/detail.html", load)
+
+
+def _detail_context(
+    access: Access,
+    page: services.GoalPage,
+    *,
+    shown=None,
+    entry_errors=None,
+    entry_values=None,
+    message_form=None,
+    review_form=None,
+) -> dict:
+    if review_form is None and access.can(Scope.GOALS_REVIEW):
+        review_form = ReviewForm(formdata=None)
+        review_form.status.data = page.goal.status.value
+        review_form.achievement.data = page.goal.achievement.value
+        review_form.note.data = page.goal.note
+    if shown is None:
+        facts = services.GoalFacts.of(page)
+        shown = {
+            "agos": tuple(ago(at) for _, _, at in facts.messages),
+            "unread": facts.unread(access.actor_id, page.last_read),
+            "changeable": facts.changeable(access.actor_id, page.now),
+        }
+    return {
+        "access": access,
+        "page": page,
+        "goal": page.goal,
+        "entry_errors": entry_errors or {},
+        "entry_values": entry_values or {},
+        "message_form": message_form or MessageForm(formdata=None),
+        "review_form": review_form,
+        **shown,
+    }
 
 
 def _render_detail(
@@ -84,25 +160,17 @@ def _render_detail(
     review_form=None,
     status: int = 200,
 ):
+    """The goal page again with a form's errors (never kept: it shows what was sent)."""
     page = services.load_goal_page(access, goal_id)
-    if review_form is None and access.can(Scope.GOALS_REVIEW):
-        review_form = ReviewForm(formdata=None)
-        review_form.status.data = page.goal.status.value
-        review_form.achievement.data = page.goal.achievement.value
-        review_form.note.data = page.goal.note
-    return (
-        render_template(
-            "goals/detail.html",
-            access=access,
-            page=page,
-            goal=page.goal,
-            entry_errors=entry_errors or {},
-            entry_values=entry_values or {},
-            message_form=message_form or MessageForm(formdata=None),
-            review_form=review_form,
-        ),
-        status,
+    context = _detail_context(
+        access,
+        page,
+        entry_errors=entry_errors,
+        entry_values=entry_values,
+        message_form=message_form,
+        review_form=review_form,
     )
+    return render_template("goals/detail.html", **context), status
 
 
 @bp.route("/<int:goal_id>/edit", methods=["GET", "POST"])
@@ -312,7 +380,12 @@ def goals_home(access: Access):
 
 
 def new_key() -> str:
-    """A fresh idempotency key for each entry form; the web app's JS replaces it per send."""
+    """A fresh idempotency key for each entry form; the web app's JS replaces it per send.
+
+    In a page being kept (`fragments.slots()`), the slot each request fills anew.
+    """
+    if fragments.in_slots():
+        return fragments.KEY_SLOT
     return str(uuid.uuid4())
 
 

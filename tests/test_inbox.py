@@ -124,3 +124,42 @@ def test_inbox_listing_is_audited_per_patient(demo, app):
             .where(AuditEvent.object_type == "goal_inbox", AuditEvent.patient_id == demo.alex)
         )
     assert listed == 1
+
+
+def test_a_kept_inbox_follows_replies_new_activity_and_the_clock(demo, app, monkeypatch):
+    """The inbox page is kept per (clinician, rows, waits): it never shows an old state."""
+    from portal import fragments
+    from portal.clinic import inbox as inbox_view
+
+    rivera = demo.login(RIVERA)
+    alex = demo.login("alex@example.com")
+    cache = fragments.cache_of(app)
+    with app.app_context():
+        goal = db.session.scalar(select(Goal.id).where(Goal.measure == "minutes"))
+    first = text_of(rivera.get("/clinic/inbox"))
+    hits = cache.hits
+    assert text_of(rivera.get("/clinic/inbox")) == first
+    assert cache.hits > hits  # the second view was the kept page
+    assert "Walk 30 minutes a day" in first and "2 hours" in first
+
+    later = datetime.now(UTC) + timedelta(hours=3)
+    monkeypatch.setattr(inbox_view, "utcnow", lambda: later)
+    assert "5 hours" in text_of(rivera.get("/clinic/inbox"))
+    monkeypatch.undo()
+
+    rivera.submit(f"/p/{demo.alex}/goals/{goal}/messages", {"body": "Keep it up!"})
+    assert "Walk 30 minutes a day" not in text_of(rivera.get("/clinic/inbox"))
+    alex.submit(f"/p/{demo.alex}/goals/{goal}/messages", {"body": "Will do."})
+    assert "Walk 30 minutes a day" in text_of(rivera.get("/clinic/inbox"))
+    # A clinician outside Alex's team never gets Dr. Rivera's kept page.
+    assert "Walk 30 minutes a day" not in text_of(
+        demo.login("chen@example.com").get("/clinic/inbox")
+    )
+    # Every view that listed Alex's goal is audited, kept or not (all but the one after the reply).
+    with app.app_context():
+        listed = db.session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.object_type == "goal_inbox", AuditEvent.patient_id == demo.alex)
+        )
+    assert listed == 4

@@ -145,10 +145,11 @@ def inbox(clinician: User) -> list[InboxRow]:
 
 def _audit_inbox(clinician: User, items: list[InboxRow]) -> None:
     """One audit row per goal listed, written with the request's commit."""
+    actor_id = clinician.id  # once: `clinician` may be the current_user proxy
     audit.record_rows(
         [
             {
-                "actor_id": clinician.id,
+                "actor_id": actor_id,
                 "relation": Relation.CARE_TEAM.value,
                 "patient_id": item.patient_id,
                 "action": "list",

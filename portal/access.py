@@ -128,6 +128,21 @@ class Access:
     def is_care_team(self) -> bool:
         return self.relation is Relation.CARE_TEAM
 
+    def viewer_key(self) -> tuple:
+        """Everything about this access that changes how a page looks: part of every cache key.
+
+        Whose record it is, who is looking, as which relation and team role, with
+        which scopes.
+        """
+        return (
+            self.patient_id,
+            self.patient_name,
+            self.actor_id,
+            self.relation,
+            self.team_role,
+            self.scopes,
+        )
+
     def describe(self) -> str:
         """'Sam Morgan, caregiver, for Alex Morgan': how the audit log names an access."""
         if self.is_self:

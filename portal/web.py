@@ -213,17 +213,7 @@ def patient_nav(access) -> Markup:
     """The patient-section header (whose record, the tabs), kept per viewer and page."""
     from portal import fragments
 
-    key = (
-        "patient-nav",
-        access.patient_id,
-        access.patient_name,
-        access.actor_id,
-        access.relation,
-        access.team_role,
-        access.scopes,
-        request.endpoint,
-        request.script_root,
-    )
+    key = ("patient-nav", *access.viewer_key(), request.endpoint, request.script_root)
     return fragments.cache().get_or_make(
         key, lambda: render_template("careplan/_patient_nav.html", access=access)
     )

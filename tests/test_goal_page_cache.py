@@ -678,3 +678,21 @@ def test_a_new_day_for_the_patient_is_a_new_page(demo, app, monkeypatch):
     view = _view(app, alex, url)
     assert not view.facts_kept and not view.page_kept
     assert f'max="{tomorrow.isoformat()}"' in view.html
+
+
+def test_a_new_team_role_shows_at_once_on_a_cached_goal_page(demo, app):
+    """The header names the clinician's role on the team; the key names it too."""
+    rivera = demo.login(RIVERA)
+    url = _page(demo, _goal(demo, "minutes"))
+    assert "you are their Primary care physician" in _text(_warm(app, rivera, url))
+    with app.app_context():
+        db.session.execute(
+            update(CareTeamMember)
+            .where(
+                CareTeamMember.patient_id == demo.alex,
+                CareTeamMember.user_id == demo.users[RIVERA],
+            )
+            .values(role="Care coordinator")
+        )
+        db.session.commit()
+    assert "you are their Care coordinator" in _text(_view(app, rivera, url).html)

@@ -258,17 +258,7 @@ def sections_key(access: Access) -> tuple:
     the plan's version (and its change time, so a restored database cannot
     reuse a key) in the same transaction; the rest names the viewer.
     """
-    return (
-        "plan-sections",
-        access.patient_id,
-        access.plan_version,
-        access.plan_updated_at,
-        access.patient_name,
-        access.actor_id,
-        access.relation,
-        access.team_role,
-        access.scopes,
-    )
+    return ("plan-sections", access.plan_version, access.plan_updated_at, *access.viewer_key())
 
 
 def _referenced_people(goals: Iterable[Any], activities: Iterable[Any]) -> set[int]:

@@ -100,14 +100,7 @@ def detail(access: Access, goal_id: int):
         "unread": facts.unread(access.actor_id, last_read),
         "changeable": facts.changeable(access.actor_id, now),
     }
-    key = (
-        data_key,
-        access.actor_id,
-        access.relation,
-        access.scopes,
-        access.patient_name,
-        *shown.values(),
-    )
+    key = (data_key, *access.viewer_key(), *shown.values())
 
     def load():
         page = loaded or services.load_goal_page(access, goal_id, mark_read=False, record=False)

@@ -93,13 +93,8 @@ def detail(access: Access, goal_id: int):
         facts = cache.put(data_key, services.GoalFacts.of(loaded))
     else:
         services.saw_goal(access, state, facts.newest_message)
-    now = utcnow()
     last_read = loaded.last_read if loaded else state.last_read
-    shown = {
-        "agos": tuple(ago(at, now) for _, _, at in facts.messages),
-        "unread": facts.unread(access.actor_id, last_read),
-        "changeable": facts.changeable(access.actor_id, now),
-    }
+    shown = _shown(access, facts, last_read, utcnow())
     key = (data_key, *access.viewer_key(), *shown.values())
 
     def load():
@@ -107,6 +102,15 @@ def detail(access: Access, goal_id: int):
         return _detail_context(access, page, shown=shown)
 
     return fragments.page(key, "goals/detail.html", load)
+
+
+def _shown(access: Access, facts: services.GoalFacts, last_read: int, now) -> dict:
+    """What the goal page shows that follows the clock or the reader (part of its key)."""
+    return {
+        "agos": tuple(ago(at, now) for _, _, at in facts.messages),
+        "unread": facts.unread(access.actor_id, last_read),
+        "changeable": facts.changeable(access.actor_id, now),
+    }
 
 
 def _detail_context(
@@ -125,12 +129,7 @@ def _detail_context(
         review_form.achievement.data = page.goal.achievement.value
         review_form.note.data = page.goal.note
     if shown is None:
-        facts = services.GoalFacts.of(page)
-        shown = {
-            "agos": tuple(ago(at) for _, _, at in facts.messages),
-            "unread": facts.unread(access.actor_id, page.last_read),
-            "changeable": facts.changeable(access.actor_id, page.now),
-        }
+        shown = _shown(access, services.GoalFacts.of(page), page.last_read, page.now)
     return {
         "access": access,
         "page": page,

@@ -120,6 +120,34 @@ def portal_scenarios(server: harness.GunicornServer) -> list[Scenario]:
     ]
 
 
+def floor_scenarios(portal: list[Scenario]) -> list[Scenario]:
+    """The measuring routes of `benchmarks/floor_app.py`, signed in like the real pages."""
+    post = next(s for s in portal if s.method == "POST")
+    inbox = next(s for s in portal if s.path == "/clinic/inbox")
+    patient_id = post.path.split("/")[4]  # /api/v1/patients/<id>/goals/<goal>/entries
+    as_post = {"method": "POST", "body": post.body, "headers": post.headers, "cookie": post.cookie}
+    return [
+        Scenario(
+            "floor: patient JSON POST, no write",
+            f"/floor/p/{patient_id}/post",
+            target_ratio=POST_ENTRY_TARGET_RATIO,
+            **as_post,
+        ),
+        Scenario(
+            "floor: the same + its audit row",
+            f"/floor/p/{patient_id}/post-audited",
+            target_ratio=POST_ENTRY_TARGET_RATIO,
+            **as_post,
+        ),
+        Scenario(
+            f"floor: inbox ({PANEL_SIZE}) without audit rows",
+            "/floor/inbox-unaudited",
+            cookie=inbox.cookie,
+            target_ratio=INBOX_TARGET_RATIO,
+        ),
+    ]
+
+
 def flask(env: dict[str, str], *args: str) -> None:
     """`flask --app wsgi ARGS` in the benchmark environment; raise with its output."""
     proc = subprocess.run(
@@ -142,7 +170,8 @@ def run_portal(
     env: dict[str, str], args: argparse.Namespace, settings: harness.Settings, bare_url: str
 ) -> list[harness.ScenarioResult]:
     """Set up the portal's database and benchmark its scenarios, paired with `bare_url`."""
-    print("portal (wsgi:app)")
+    app = "benchmarks.floor_app:app" if args.floors else "wsgi:app"
+    print(f"portal ({app})")
     try:
         flask(env, "db", "upgrade")
         flask(env, "seed-demo")
@@ -159,13 +188,17 @@ def run_portal(
             raise harness.BenchmarkError("seed_panel.py failed:\n" + seed.stderr[-2000:])
 
         def scenarios(server: harness.GunicornServer) -> list[Scenario]:
-            return [s for s in portal_scenarios(server) if args.only in s.name]
+            portal = portal_scenarios(server)
+            if args.floors:
+                portal = [s for s in portal if s.method == "POST" or s.path == "/clinic/inbox"]
+                portal += floor_scenarios(portal)
+            return [s for s in portal if args.only in s.name]
 
         return harness.run_scenarios(
-            "wsgi:app", scenarios, env=env, settings=settings, baseline_url=bare_url
+            app, scenarios, env=env, settings=settings, baseline_url=bare_url
         )
     except (harness.BenchmarkError, subprocess.TimeoutExpired) as exc:
-        result = harness.ScenarioResult(Scenario("portal setup", "/"), "wsgi:app")
+        result = harness.ScenarioResult(Scenario("portal setup", "/"), app)
         result.error = str(exc)
         return [result]
 
@@ -181,6 +214,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=defaults.workers)
     parser.add_argument(
         "--only", default="", help="run only the portal scenarios whose name contains this"
+    )
+    parser.add_argument(
+        "--floors",
+        action="store_true",
+        help="measure the entry POST and inbox next to what their mandatory parts alone cost"
+        " (benchmarks/floor_app.py)",
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 if a benchmark could not run")
     return parser.parse_args(argv)

@@ -1,0 +1,53 @@
+"""The portal plus three measuring routes: what the parts every request must have cost.
+
+`benchmarks/run.py --floors` serves this instead of `wsgi:app` and loads these
+routes next to the real entry POST and inbox, against the same bare app. They
+answer "how fast could this page be on this stack?" by doing only what the
+design requires of every request, and nothing a page does for its own sake:
+
+- /floor/p/<id>/post: a signed-in patient's JSON POST: session check, CSRF,
+  access resolution, JSON parsing. No write.
+- /floor/p/<id>/post-audited: the same plus the one audit row every access to
+  a patient's information writes, committed (the design's minimum for a POST).
+- /floor/inbox-unaudited: the clinician's inbox, read and rendered exactly like
+  the real one, but without its audit rows (one per patient listed, by design).
+
+Never served by the portal itself: `wsgi:app` does not have these routes.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, render_template
+from flask_login import current_user, login_required
+
+from portal import audit, create_app
+from portal.access import Access, Scope, patient_view
+from portal.api import json_body
+from portal.goals import threads
+
+floor = Blueprint("floor", __name__, url_prefix="/floor")
+
+
+@floor.post("/p/<int:patient_id>/post")
+@patient_view(Scope.GOALS_LOG)
+def post(access: Access):
+    return jsonify({"fields": len(json_body())})
+
+
+@floor.post("/p/<int:patient_id>/post-audited")
+@patient_view(Scope.GOALS_LOG)
+def post_audited(access: Access):
+    fields = len(json_body())
+    audit.record(access, "create", "progress_entry")
+    return jsonify({"fields": fields})
+
+
+@floor.get("/inbox-unaudited")
+@login_required
+def inbox_unaudited():
+    rows = threads._inbox_rows(current_user)  # as clinic.inbox.inbox, minus the audit
+    return render_template("clinic/inbox.html", rows=rows)
+
+
+app = create_app()
+app.register_blueprint(floor)

@@ -154,6 +154,12 @@ def _log(client, demo, goal: int, note: str, **fields: str) -> None:
     _done(response, "Saved. Well done for logging it.")
 
 
+def _review(client, demo, goal: int, **fields: str) -> None:
+    """The team's review of a goal, as Dr. Rivera sends it from the goal page."""
+    response = client.submit(f"/p/{demo.alex}/goals/{goal}/review", fields, follow_redirects=True)
+    _done(response, "Saved your review.")
+
+
 def _new_goal(client, demo, title: str) -> int:
     """A new goal of Alex's, measured by done or not done (the team sets its achievement)."""
     created = client.api("POST", f"/api/v1/patients/{demo.alex}/goals", json={"title": title})
@@ -209,44 +215,32 @@ def _clock(monkeypatch, ahead: timedelta) -> None:
 # -- 1. every change shows at once ---------------------------------------------
 
 
-def test_an_entry_logged_on_the_page_shows_at_once(demo, app):
+@pytest.mark.parametrize("through", ["page", "api"])
+def test_a_logged_entry_shows_at_once(demo, app, through):
     alex, rivera = demo.login(ALEX), demo.login(RIVERA)
     goal = _goal(demo, "minutes")
     url = _page(demo, goal)
+    note = f"Walked round the lake ({through})"
     for client in (alex, rivera):
-        assert "Walked round the lake" not in _warm(app, client, url)
+        assert note not in _warm(app, client, url)
     before = _revision(app, goal)
 
-    _log(alex, demo, goal, "Walked round the lake", value="35")
+    if through == "page":
+        _log(alex, demo, goal, note, value="35")
+    else:  # as the web app sends an entry made offline
+        response = alex.api(
+            "POST",
+            f"/api/v1/patients/{demo.alex}/goals/{goal}/entries",
+            json={"value": 35, "note": note},
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
+        assert response.status_code == 201, response.get_json()
 
     assert _revision(app, goal) != before
     for client in (alex, rivera):
         view = _view(app, client, url)
         assert not view.page_kept
-        assert "35 minutes" in _entry(view.html, "Walked round the lake")
-
-
-def test_an_entry_logged_through_the_api_shows_at_once(demo, app):
-    alex, rivera = demo.login(ALEX), demo.login(RIVERA)
-    goal = _goal(demo, "minutes")
-    url = _page(demo, goal)
-    for client in (alex, rivera):
-        assert "Logged offline on the bus" not in _warm(app, client, url)
-    before = _revision(app, goal)
-
-    response = alex.api(
-        "POST",
-        f"/api/v1/patients/{demo.alex}/goals/{goal}/entries",
-        json={"value": 15, "note": "Logged offline on the bus"},
-        headers={"Idempotency-Key": str(uuid.uuid4())},
-    )
-    assert response.status_code == 201, response.get_json()
-
-    assert _revision(app, goal) != before
-    for client in (alex, rivera):
-        view = _view(app, client, url)
-        assert not view.page_kept
-        assert "15 minutes" in _entry(view.html, "Logged offline on the bus")
+        assert "35 minutes" in _entry(view.html, note)
 
 
 def test_a_changed_entry_shows_at_once(demo, app):
@@ -298,38 +292,34 @@ def test_a_deleted_entry_goes_at_once(demo, app):
         assert "Nothing logged yet." in view.html
 
 
-def test_a_clinicians_reply_shows_at_once(demo, app):
+@pytest.mark.parametrize(
+    ("author", "body", "to_alex", "to_rivera"),
+    [
+        (RIVERA, "Try the hill path next week.", ["Dr. Riley Rivera"], ["<strong>You</strong>"]),
+        # Alex's message is new to Dr. Rivera.
+        (
+            ALEX,
+            "My knee hurts after the hill.",
+            ["<strong>You</strong>"],
+            ["Alex Morgan", "message--unread"],
+        ),
+    ],
+    ids=["team-reply", "patient-message"],
+)
+def test_a_message_shows_at_once(demo, app, author, body, to_alex, to_rivera):
     alex, rivera = demo.login(ALEX), demo.login(RIVERA)
     goal = _goal(demo, "minutes")
     url = _page(demo, goal)
     for client in (alex, rivera):
-        assert "Try the hill path next week" not in _warm(app, client, url)
+        assert body not in _warm(app, client, url)
     before = _revision(app, goal)
 
-    _post_message(rivera, demo, goal, "Try the hill path next week.")
+    _post_message(rivera if author == RIVERA else alex, demo, goal, body)
 
     assert _revision(app, goal) != before
-    item = _message(_view(app, alex, url).html, "Try the hill path next week.")
-    assert "Dr. Riley Rivera" in item
-    item = _message(_view(app, rivera, url).html, "Try the hill path next week.")
-    assert "<strong>You</strong>" in item
-
-
-def test_a_patients_message_shows_at_once(demo, app):
-    alex, rivera = demo.login(ALEX), demo.login(RIVERA)
-    goal = _goal(demo, "minutes")
-    url = _page(demo, goal)
-    for client in (alex, rivera):
-        assert "My knee hurts after the hill" not in _warm(app, client, url)
-    before = _revision(app, goal)
-
-    _post_message(alex, demo, goal, "My knee hurts after the hill.")
-
-    assert _revision(app, goal) != before
-    item = _message(_view(app, alex, url).html, "My knee hurts after the hill.")
-    assert "<strong>You</strong>" in item
-    item = _message(_view(app, rivera, url).html, "My knee hurts after the hill.")
-    assert "Alex Morgan" in item and "message--unread" in item  # new to her
+    for client, expected in ((alex, to_alex), (rivera, to_rivera)):
+        item = _message(_view(app, client, url).html, body)
+        assert all(part in item for part in expected), item
 
 
 def test_a_review_of_status_and_note_shows_at_once(demo, app):
@@ -342,12 +332,7 @@ def test_a_review_of_status_and_note_shows_at_once(demo, app):
     assert "Resting the knee" not in rivera_before
     before = _revision(app, goal)
 
-    response = rivera.submit(
-        f"/p/{demo.alex}/goals/{goal}/review",
-        {"status": "on_hold", "note": "Resting the knee"},
-        follow_redirects=True,
-    )
-    _done(response, "Saved your review.")
+    _review(rivera, demo, goal, status="on_hold", note="Resting the knee")
 
     assert _revision(app, goal) != before
     alex_html = _view(app, alex, url).html
@@ -366,12 +351,7 @@ def test_a_review_of_achievement_shows_at_once(demo, app):
     assert '<option selected value="in_progress">' in _warm(app, rivera, url)
     before = _revision(app, goal)
 
-    response = rivera.submit(
-        f"/p/{demo.alex}/goals/{goal}/review",
-        {"status": "active", "achievement": "improving"},
-        follow_redirects=True,
-    )
-    _done(response, "Saved your review.")
+    _review(rivera, demo, goal, status="active", achievement="improving")
 
     assert _revision(app, goal) != before
     html = _view(app, rivera, url).html

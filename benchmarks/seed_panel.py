@@ -22,7 +22,7 @@ from portal.access import resolve
 from portal.auth.models import Discipline, User, UserKind
 from portal.careplan.models import CareTeamMember
 from portal.extensions import db
-from portal.goals import services as goals
+from portal.goals import entries as goals
 from portal.goals.models import Frequency, Goal, GoalCategory, GoalStatus
 from portal.patients import Patient
 

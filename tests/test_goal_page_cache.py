@@ -209,7 +209,8 @@ def _clock(monkeypatch, ahead: timedelta) -> None:
         return utcnow() + ahead
 
     monkeypatch.setattr("portal.goals.views.utcnow", later)
-    monkeypatch.setattr("portal.goals.services.utcnow", later)
+    for module in ("reading", "lifecycle", "entries"):
+        monkeypatch.setattr(f"portal.goals.{module}.utcnow", later)
 
 
 # -- 1. every change shows at once ---------------------------------------------
@@ -641,11 +642,11 @@ def test_a_flash_without_a_change_shows_once_on_a_cached_goal_page(demo, app):
 
 def test_a_new_day_for_the_patient_is_a_new_page(demo, app, monkeypatch):
     """The chart, week and streak follow the patient's day: the key names it."""
-    from portal.goals import services
+    from portal.goals import reading
 
     alex = demo.login(ALEX)
     url = _page(demo, _goal(demo, "minutes"))
-    today = services.patient_today
+    today = reading.patient_today
     with app.test_request_context():
         from portal.access import resolve
         from portal.auth.models import User
@@ -654,7 +655,7 @@ def test_a_new_day_for_the_patient_is_a_new_page(demo, app, monkeypatch):
     html = _warm(app, alex, url)
     assert f'max="{day.isoformat()}"' in html
     tomorrow = day + timedelta(days=1)
-    monkeypatch.setattr(services, "patient_today", lambda access: tomorrow)
+    monkeypatch.setattr(reading, "patient_today", lambda access: tomorrow)
     view = _view(app, alex, url)
     assert not view.facts_kept and not view.page_kept
     assert f'max="{tomorrow.isoformat()}"' in view.html

@@ -533,24 +533,24 @@ def test_posting_an_entry_query_count_does_not_grow(demo, app, count_queries):
 def test_a_concurrent_duplicate_returns_the_stored_entry(demo, app, monkeypatch):
     """Two requests with one key both miss the look-up; the unique constraint decides."""
     from portal.access import resolve
-    from portal.goals import services
+    from portal.goals import entries
 
     goal = walk_id(demo)
     body = {"value": "21", "note": "Race"}
     with app.test_request_context():
         alex = resolve(db.session.get(User, demo.users[ALEX]), demo.alex)
-        first, created = services.add_entry(alex, goal, body, "race-key-0001")
+        first, created = entries.add_entry(alex, goal, body, "race-key-0001")
         db.session.commit()
         assert created
-        real = services._by_key
+        real = entries._by_key
         calls = []
 
         def miss_once(patient_id, key):
             calls.append(key)
             return None if len(calls) == 1 else real(patient_id, key)
 
-        monkeypatch.setattr(services, "_by_key", miss_once)
-        again, created = services.add_entry(alex, goal, body, "race-key-0001")
+        monkeypatch.setattr(entries, "_by_key", miss_once)
+        again, created = entries.add_entry(alex, goal, body, "race-key-0001")
         assert not created and again.id == first.id
         db.session.commit()  # the rest of the request still commits
     assert count(demo, ProgressEntry, ProgressEntry.note == "Race") == 1
@@ -575,14 +575,14 @@ def test_today_is_the_patients_today(demo, app):
 
 def test_reading_in_two_tabs_at_once_is_not_an_error(demo, app):
     """Both tabs find no read marker; the second insert meets the first and updates it."""
-    from portal.goals import services
+    from portal.goals import reading
     from portal.goals.models import GoalRead
 
     goal = walk_id(demo)
     with app.app_context():
-        services._mark_read(demo.users[ALEX], goal, 5, None)
+        reading.mark_thread_read(demo.users[ALEX], goal, 5, None)
         db.session.commit()
-        services._mark_read(demo.users[ALEX], goal, 9, None)
+        reading.mark_thread_read(demo.users[ALEX], goal, 9, None)
         db.session.commit()
         marker = db.session.get(GoalRead, (demo.users[ALEX], goal))
         assert marker.last_read_message_id == 9

@@ -244,7 +244,7 @@ def test_entries_on_one_day_add_up_or_average_in_the_database(demo, app):
     from portal.access import resolve
     from portal.auth.models import User
     from portal.extensions import db
-    from portal.goals import services
+    from portal.goals import entries, reading
     from portal.goals.models import Goal
 
     with app.app_context():
@@ -256,23 +256,23 @@ def test_entries_on_one_day_add_up_or_average_in_the_database(demo, app):
         mood = db.session.scalar(
             select(Goal).where(Goal.patient_id == demo.alex, Goal.measure == "mood")
         )
-        day = services.patient_today(access) - timedelta(days=28)  # before the demo's history
+        day = reading.patient_today(access) - timedelta(days=28)  # before the demo's history
 
         def on_day(rows, goal):
             return [row for row in rows[goal.id] if row[0] == day]
 
-        before = services._entry_rows([walk, mood], day)
+        before = reading.entry_rows([walk, mood], day)
         assert on_day(before, walk) == on_day(before, mood) == []
         for goal, value in [(walk, "10"), (walk, "15"), (mood, "2"), (mood, "4"), (mood, "5")]:
-            services.add_entry(
+            entries.add_entry(
                 access, goal.id, {"value": value, "entry_date": day.isoformat()}, str(uuid.uuid4())
             )
         db.session.flush()
-        last = services.add_entry(
+        last = entries.add_entry(
             access, mood.id, {"value": "1", "entry_date": day.isoformat()}, str(uuid.uuid4())
         )[0]
-        services.delete_entry(access, mood.id, last.id)
-        rows = services._entry_rows([walk, mood], day)
+        entries.delete_entry(access, mood.id, last.id)
+        rows = reading.entry_rows([walk, mood], day)
         assert on_day(rows, walk) == [(day, Decimal(25), False)]
         assert on_day(rows, mood) == [(day, Decimal(11) / 3, False)]
         db.session.rollback()

@@ -9,7 +9,7 @@ from flask import jsonify, request, url_for
 
 from portal.access import Access, Scope, patient_view
 from portal.api import ApiError, bp, document, error_responses, json_body, schema
-from portal.goals import services, threads
+from portal.goals import entries, lifecycle, reading, threads
 from portal.goals.inputs import Invalid, idempotency_key
 from portal.goals.measures import measure_for
 from portal.goals.models import Goal, GoalMessage, ProgressEntry
@@ -27,7 +27,7 @@ def _when(value) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def goal_json(goal: Goal, people: dict[int, str], card: services.GoalCard | None = None):
+def goal_json(goal: Goal, people: dict[int, str], card: reading.GoalCard | None = None):
     measure = measure_for(goal.measure)
     body: dict[str, Any] = {
         "id": goal.id,
@@ -111,7 +111,7 @@ def _invalid(error: Invalid) -> ApiError:
 @bp.get("/patients/<int:patient_id>/goals")
 @patient_view(Scope.GOALS_READ)
 def goals_list(access: Access):
-    goals = services.list_goals(access)
+    goals = reading.list_goals(access)
     return jsonify(
         {
             "today": goals.today.isoformat(),
@@ -125,7 +125,7 @@ def goals_list(access: Access):
 def goals_create(access: Access):
     data = json_body()
     try:
-        goal = services.create_goal(access, data)
+        goal = lifecycle.create_goal(access, data)
     except Invalid as error:
         raise _invalid(error) from None
     people = {access.actor_id: access.actor_name}
@@ -135,8 +135,8 @@ def goals_create(access: Access):
 @bp.get("/patients/<int:patient_id>/goals/<int:goal_id>")
 @patient_view(Scope.GOALS_READ)
 def goals_get(access: Access, goal_id: int):
-    page = services.load_goal_page(access, goal_id, mark_read=False)
-    card = services.GoalCard(page.goal, page.measure, page.progress)
+    page = reading.load_goal_page(access, goal_id, mark_read=False)
+    card = reading.GoalCard(page.goal, page.measure, page.progress)
     body = goal_json(page.goal, page.people, card)
     body["chart_summary"] = page.chart.summary
     body["entries"] = [entry_json(e) for e in page.entries]
@@ -159,12 +159,12 @@ def goals_add_entry(access: Access, goal_id: int):
         raise ApiError(400, error.message, {"Idempotency-Key": "Use a UUID"}) from None
     data = json_body()
     try:
-        entry, created = services.add_entry(access, goal_id, data, key)
-    except services.IdempotencyConflict as error:
+        entry, created = entries.add_entry(access, goal_id, data, key)
+    except entries.IdempotencyConflict as error:
         raise ApiError(409, str(error)) from None
     except Invalid as error:
         raise _invalid(error) from None
-    except services.GoalError as error:
+    except lifecycle.GoalError as error:
         # 422, not 409: the web app's offline queue reads 409 as "already stored"
         # and would silently drop an entry for a goal that was stopped meanwhile.
         raise ApiError(422, str(error)) from None

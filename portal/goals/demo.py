@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from portal.db import utcnow
 from portal.extensions import db
-from portal.goals import services
+from portal.goals import entries, lifecycle, reading
 from portal.goals.models import Goal, GoalMessage, ProgressEntry
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def alex_goals(demo: Demo) -> None:
         select(Goal).where(Goal.patient_id == demo.patient.id, Goal.measure == "minutes")
     )
     access = demo.access("alex@example.com")
-    zone = services.patient_zone(access)
+    zone = reading.patient_zone(access)
     today = datetime.now(zone).date()
     start = today - timedelta(days=len(WALKS) - 1)
     for offset, (minutes, feeling, note) in enumerate(WALKS[:-1]):
@@ -137,8 +137,8 @@ def alex_goals(demo: Demo) -> None:
     _entry(walk, alex.id, today, minutes, feeling, note, logged_at)
     walk.awaiting_reply_since = logged_at
     db.session.flush()
-    services.refresh_achievement(walk, today)
-    services.create_goal(
+    entries.refresh_achievement(walk, today)
+    lifecycle.create_goal(
         demo.access("lee@example.com"),
         {
             "title": "Call a friend or family member twice a week",
@@ -157,7 +157,7 @@ def blake_goals(demo: Demo) -> None:
         return
     blake = demo.users["blake@example.com"]
     sleep = db.session.scalar(select(Goal).where(Goal.patient_id == demo.patient.id))
-    zone = services.patient_zone(demo.access("blake@example.com"))
+    zone = reading.patient_zone(demo.access("blake@example.com"))
     today = datetime.now(zone).date()
     for offset, hours in enumerate(["6.5", "7", "5.5", "7.5", "6", "7", "8", "6.5", "7", "7.5"]):
         day = today - timedelta(days=10 - offset)

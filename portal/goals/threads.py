@@ -19,15 +19,9 @@ from portal.careplan.models import CareTeamMember
 from portal.db import utcnow
 from portal.extensions import db
 from portal.goals import inputs
+from portal.goals.lifecycle import patient_activity
 from portal.goals.models import Goal, GoalMessage, GoalRead, GoalStatus
-from portal.goals.services import (
-    INBOX_LIMIT,
-    PAGE_MESSAGES,
-    _mark_read,
-    _patient_activity,
-    get_goal,
-    goal_path,
-)
+from portal.goals.reading import INBOX_LIMIT, PAGE_MESSAGES, get_goal, goal_path, mark_thread_read
 from portal.patients import Patient
 
 
@@ -46,7 +40,7 @@ def list_messages(access: Access, goal_id: int, limit: int = PAGE_MESSAGES) -> l
     messages.reverse()
     if messages:
         marker = db.session.get(GoalRead, (access.actor_id, goal.id))
-        _mark_read(access.actor_id, goal.id, messages[-1].id, marker)
+        mark_thread_read(access.actor_id, goal.id, messages[-1].id, marker)
     audit.record(access, "read", "goal_thread", goal.id)
     return messages
 
@@ -78,7 +72,7 @@ def post_message(access: Access, goal_id: int, body: Any) -> GoalMessage:
     db.session.add(message)
     db.session.flush()
     goal.last_message_id = message.id
-    _mark_read(
+    mark_thread_read(
         access.actor_id, goal.id, message.id, db.session.get(GoalRead, (access.actor_id, goal.id))
     )
     if access.is_care_team:
@@ -92,7 +86,7 @@ def post_message(access: Access, goal_id: int, body: Any) -> GoalMessage:
                 patient_id=access.patient_id,
             )
     else:
-        _patient_activity(access, goal, now)
+        patient_activity(access, goal, now)
     audit.record(access, "create", "goal_message", message.id)
     return message
 

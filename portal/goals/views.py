@@ -11,7 +11,7 @@ from portal import audit, fragments
 from portal.access import Access, AccessDenied, Scope, patient_view
 from portal.auth.views import _safe_next
 from portal.db import utcnow
-from portal.goals import services, threads
+from portal.goals import entries, lifecycle, reading, threads
 from portal.goals.forms import (
     DeclineForm,
     EntryEditForm,
@@ -43,7 +43,7 @@ def _back(access: Access, goal_id: int):
 @bp.get("")
 @patient_view(Scope.GOALS_READ)
 def index(access: Access):
-    goals = services.list_goals(access)
+    goals = reading.list_goals(access)
     return render_template("goals/index.html", access=access, goals=goals)
 
 
@@ -55,7 +55,7 @@ def new(access: Access):
     form = NewGoalForm() if access.can(Scope.GOALS_WRITE) else GoalForm()
     if request.method == "POST":
         try:
-            goal = services.create_goal(access, form.data_for_service())
+            goal = lifecycle.create_goal(access, form.data_for_service())
         except Invalid as error:
             form.show(error)
         else:
@@ -82,29 +82,29 @@ def detail(access: Access, goal_id: int):
     text of each message, its unread mark, and whether each entry can still be
     changed. Reading is audited, and the thread marked read, either way.
     """
-    state = services.goal_state(access, goal_id)
-    today = services.patient_today(access)
+    state = reading.goal_state(access, goal_id)
+    today = reading.patient_today(access)
     cache = fragments.cache()
     data_key = ("goal-page", access.patient_id, goal_id, state.revision, today)
     facts = cache.get(data_key)
     loaded = None
     if facts is None:
-        loaded = services.load_goal_page(access, goal_id)
-        facts = cache.put(data_key, services.GoalFacts.of(loaded))
+        loaded = reading.load_goal_page(access, goal_id)
+        facts = cache.put(data_key, reading.GoalFacts.of(loaded))
     else:
-        services.saw_goal(access, state, facts.newest_message)
+        reading.saw_goal(access, state, facts.newest_message)
     last_read = loaded.last_read if loaded else state.last_read
     shown = _shown(access, facts, last_read, utcnow())
     key = (data_key, *access.viewer_key(), *shown.values())
 
     def load():
-        page = loaded or services.load_goal_page(access, goal_id, mark_read=False, record=False)
+        page = loaded or reading.load_goal_page(access, goal_id, mark_read=False, record=False)
         return _detail_context(access, page, shown=shown)
 
     return fragments.page(key, "goals/detail.html", load)
 
 
-def _shown(access: Access, facts: services.GoalFacts, last_read: int, now) -> dict:
+def _shown(access: Access, facts: reading.GoalFacts, last_read: int, now) -> dict:
     """What the goal page shows that follows the clock or the reader (part of its key)."""
     return {
         "agos": tuple(ago(at, now) for _, _, at in facts.messages),
@@ -115,7 +115,7 @@ def _shown(access: Access, facts: services.GoalFacts, last_read: int, now) -> di
 
 def _detail_context(
     access: Access,
-    page: services.GoalPage,
+    page: reading.GoalPage,
     *,
     shown=None,
     entry_errors=None,
@@ -129,7 +129,7 @@ def _detail_context(
         review_form.achievement.data = page.goal.achievement.value
         review_form.note.data = page.goal.note
     if shown is None:
-        shown = _shown(access, services.GoalFacts.of(page), page.last_read, page.now)
+        shown = _shown(access, reading.GoalFacts.of(page), page.last_read, page.now)
     return {
         "access": access,
         "page": page,
@@ -153,7 +153,7 @@ def _render_detail(
     status: int = 200,
 ):
     """The goal page again with a form's errors (never kept: it shows what was sent)."""
-    page = services.load_goal_page(access, goal_id)
+    page = reading.load_goal_page(access, goal_id)
     context = _detail_context(
         access,
         page,
@@ -168,14 +168,14 @@ def _render_detail(
 @bp.route("/<int:goal_id>/edit", methods=["GET", "POST"])
 @patient_view(Scope.GOALS_WRITE)
 def edit(access: Access, goal_id: int):
-    goal = services.get_goal(access, goal_id)
+    goal = reading.get_goal(access, goal_id)
     form = GoalForm()
     if request.method == "POST":
         try:
-            services.update_goal(access, goal_id, form.data_for_service())
+            lifecycle.update_goal(access, goal_id, form.data_for_service())
         except Invalid as error:
             form.show(error)
-        except services.GoalError as error:
+        except lifecycle.GoalError as error:
             flash(str(error), "error")
             return _goal_page(access, goal_id)
         else:
@@ -192,13 +192,13 @@ def edit(access: Access, goal_id: int):
 @patient_view(Scope.GOALS_WRITE)
 def answer(access: Access, goal_id: int):
     """A suggested goal: take it on as it is or in one's own words, or say no."""
-    goal = services.get_goal(access, goal_id)
+    goal = reading.get_goal(access, goal_id)
     form = GoalForm()
     if goal.status.value != "proposed":
         return _goal_page(access, goal_id)
     if request.method == "POST":
         try:
-            services.answer_proposal(access, goal_id, True, form.data_for_service())
+            lifecycle.answer_proposal(access, goal_id, True, form.data_for_service())
         except Invalid as error:
             form.show(error)
         else:
@@ -208,7 +208,7 @@ def answer(access: Access, goal_id: int):
         form.load(goal)
         audit.record(access, "read", "goal", goal.id)
     status = 422 if request.method == "POST" else 200
-    people = services.names({goal.proposed_by_id})
+    people = reading.names({goal.proposed_by_id})
     return (
         render_template(
             "goals/answer.html",
@@ -226,8 +226,8 @@ def answer(access: Access, goal_id: int):
 @patient_view(Scope.GOALS_WRITE)
 def decline(access: Access, goal_id: int):
     try:
-        services.answer_proposal(access, goal_id, False, {"reason": request.form.get("reason")})
-    except services.GoalError as error:
+        lifecycle.answer_proposal(access, goal_id, False, {"reason": request.form.get("reason")})
+    except lifecycle.GoalError as error:
         flash(str(error), "error")
     else:
         flash("You said no to this goal. Your care team can see your answer.", "success")
@@ -238,8 +238,8 @@ def decline(access: Access, goal_id: int):
 @patient_view(Scope.GOALS_WRITE)
 def share(access: Access, goal_id: int):
     try:
-        services.share_goal(access, goal_id)
-    except services.GoalError as error:
+        lifecycle.share_goal(access, goal_id)
+    except lifecycle.GoalError as error:
         flash(str(error), "error")
     else:
         flash("Your care team can now see you would like their thoughts.", "success")
@@ -251,11 +251,11 @@ def share(access: Access, goal_id: int):
 def review(access: Access, goal_id: int):
     form = ReviewForm()
     try:
-        services.review_goal(access, goal_id, form.data_for_service())
+        lifecycle.review_goal(access, goal_id, form.data_for_service())
     except Invalid as error:
         form.show(error)
         return _render_detail(access, goal_id, review_form=form, status=422)
-    except services.GoalError as error:
+    except lifecycle.GoalError as error:
         flash(str(error), "error")
     else:
         flash("Saved your review.", "success")
@@ -267,12 +267,12 @@ def review(access: Access, goal_id: int):
 def add_entry(access: Access, goal_id: int):
     data = request.form.to_dict()
     try:
-        _entry, created = services.add_entry(access, goal_id, data, data.get("idempotency_key"))
+        _entry, created = entries.add_entry(access, goal_id, data, data.get("idempotency_key"))
     except Invalid as error:
         return _render_detail(
             access, goal_id, entry_errors=error.fields, entry_values=data, status=422
         )
-    except services.GoalError as error:
+    except lifecycle.GoalError as error:
         flash(str(error), "error")
         return _back(access, goal_id)
     flash("Saved. Well done for logging it." if created else "That was already saved.", "success")
@@ -283,17 +283,17 @@ def add_entry(access: Access, goal_id: int):
 @patient_view(Scope.GOALS_LOG)
 def edit_entry(access: Access, goal_id: int, entry_id: int):
     try:
-        goal, entry = services.changeable_entry(access, goal_id, entry_id)
-    except services.GoalError as error:
+        goal, entry = entries.changeable_entry(access, goal_id, entry_id)
+    except lifecycle.GoalError as error:
         flash(str(error), "error")
         return _goal_page(access, goal_id)
     form = EntryEditForm()
     if request.method == "POST":
         try:
-            services.change_entry(access, goal_id, entry_id, form.data_for_service())
+            entries.change_entry(access, goal_id, entry_id, form.data_for_service())
         except Invalid as error:
             form.show(error)
-        except services.GoalError as error:
+        except lifecycle.GoalError as error:
             flash(str(error), "error")
             return _goal_page(access, goal_id)
         else:
@@ -324,8 +324,8 @@ def edit_entry(access: Access, goal_id: int, entry_id: int):
 @patient_view(Scope.GOALS_LOG)
 def delete_entry(access: Access, goal_id: int, entry_id: int):
     try:
-        services.delete_entry(access, goal_id, entry_id)
-    except services.GoalError as error:
+        entries.delete_entry(access, goal_id, entry_id)
+    except lifecycle.GoalError as error:
         flash(str(error), "error")
     else:
         flash("Deleted the entry.", "success")
@@ -359,7 +359,7 @@ def goal_url(access: Access, goal) -> str:
     """The goal page of `goal` (plan pages link goal titles here)."""
     if not access.can(Scope.GOALS_READ):
         return ""
-    return services.goal_path(access.patient_id, goal.id)
+    return reading.goal_path(access.patient_id, goal.id)
 
 
 def goals_home(access: Access):
@@ -367,7 +367,7 @@ def goals_home(access: Access):
     if not access.can(Scope.GOALS_READ):
         return None
     if "goals_home" not in g:
-        g.goals_home = services.home(access)
+        g.goals_home = reading.home(access)
     return g.goals_home
 
 
@@ -385,7 +385,7 @@ def new_key() -> str:
 def _install_helpers(state) -> None:
     state.app.jinja_env.globals.update(
         goal_url=goal_url,
-        goal_path=services.goal_path,
+        goal_path=reading.goal_path,
         goals_home=goals_home,
         new_key=new_key,
         measure_for=measure_for,

@@ -15,9 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: settings, extensions, blueprints, errors, request hooks, CLI."""
-    from portal.app import Portal
-
-    app = Portal(
+    app = Flask(
         __name__,
         instance_path=str(ROOT / "instance"),
         template_folder=str(ROOT / "templates"),
@@ -27,9 +25,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=app.config["LOG_LEVEL"])
     register_extensions(app)
     register_blueprints(app)
-    from portal import fragments, web
+    from portal import pagecache, web
 
-    fragments.install(app)
+    pagecache.install(app)
     web.register_errorhandlers(app)
     web.register_request_hooks(app)
     web.register_template_helpers(app)

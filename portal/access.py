@@ -11,7 +11,6 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from functools import wraps
 from typing import Any
 
@@ -21,7 +20,7 @@ from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import aliased
 
 from portal.auth.models import User, UserKind
-from portal.careplan.models import CareTeamMember, PlanReview
+from portal.careplan.models import CareTeamMember
 from portal.extensions import db, login_manager
 from portal.patients import Patient
 
@@ -101,10 +100,6 @@ class Access:
     patient_user_id: int | None
     relation: Relation
     scopes: frozenset[str]
-    plan_version: int = 0
-    plan_updated_at: datetime | None = None
-    plan_agreed_version: int | None = None
-    plan_seen_version: int = 0  # the plan version this actor last marked as seen
     patient_timezone: str | None = None  # the patient's own (their days are their entries' days)
     team_role: str | None = None
 
@@ -127,6 +122,17 @@ class Access:
     @property
     def is_care_team(self) -> bool:
         return self.relation is Relation.CARE_TEAM
+
+    def item_filter(self, model: type) -> list:
+        """WHERE clauses for this patient's rows of `model` that this access may see.
+
+        Items marked sensitive are left out, without a trace, unless the access
+        holds the sensitive scope.
+        """
+        clauses = [model.patient_id == self.patient_id]
+        if not self.sees_sensitive:
+            clauses.append(model.sensitivity.is_(None))
+        return clauses
 
     def viewer_key(self) -> tuple:
         """Everything about this access that changes how a page looks: part of every cache key.
@@ -159,11 +165,7 @@ _RELATION = (
         Patient.given_name,
         Patient.family_name,
         Patient.user_id,
-        Patient.plan_version,
-        Patient.plan_updated_at,
-        Patient.plan_agreed_version,
         CareTeamMember.role,
-        PlanReview.seen_version,
         _PATIENT_USER.timezone,
     )
     .outerjoin(
@@ -175,10 +177,6 @@ _RELATION = (
         ),
     )
     .outerjoin(_PATIENT_USER, _PATIENT_USER.id == Patient.user_id)
-    .outerjoin(
-        PlanReview,
-        and_(PlanReview.patient_id == Patient.id, PlanReview.user_id == bindparam("uid")),
-    )
     .where(Patient.id == bindparam("pid"))
 )
 
@@ -205,10 +203,6 @@ def resolve(user: User, patient_id: int) -> Access | None:
         patient_user_id=row.user_id,
         relation=relation,
         scopes=scopes,
-        plan_version=row.plan_version,
-        plan_updated_at=row.plan_updated_at,
-        plan_agreed_version=row.plan_agreed_version,
-        plan_seen_version=row.seen_version or 0,
         patient_timezone=row.timezone,
         team_role=row.role,
     )

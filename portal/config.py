@@ -130,9 +130,9 @@ def load(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[s
         "PUSH_BACKOFF_SECONDS": _int("PUSH_BACKOFF_SECONDS", 30),
         "VAPID_KEY_FILE": os.environ.get("VAPID_KEY_FILE", ""),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
-        # Rendered page parts each worker keeps (portal/fragments.py).
-        "FRAGMENT_CACHE_SIZE": _int("FRAGMENT_CACHE_SIZE", 1024),
-        "FRAGMENT_CACHE_BYTES": _int("FRAGMENT_CACHE_BYTES", 8 * 1024 * 1024),
+        # Rendered page parts each worker keeps (portal/pagecache.py).
+        "PAGE_CACHE_SIZE": _int("PAGE_CACHE_SIZE", 1024),
+        "PAGE_CACHE_BYTES": _int("PAGE_CACHE_BYTES", 8 * 1024 * 1024),
     }
     if env == "test":
         cfg["PASSWORD_HASH_METHOD"] = os.environ.get(

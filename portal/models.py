@@ -16,7 +16,10 @@ from portal.notifications.models import (
     PushDelivery,
     PushSubscription,
 )
-from portal.patients import Patient
+from portal.patients import PageVersions, Patient
+from portal.versions import install as _install_version_triggers
+
+_install_version_triggers(Patient.metadata)  # create_all makes the triggers too
 
 __all__ = [
     "Activity",
@@ -30,6 +33,7 @@ __all__ = [
     "LoginThrottle",
     "Notification",
     "NotificationPreference",
+    "PageVersions",
     "Patient",
     "PlanReview",
     "PlanRevision",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import utcnow
@@ -32,6 +32,18 @@ class Patient(db.Model):
     plan_updated_at: Mapped[datetime | None]
     plan_agreed_version: Mapped[int | None]
     plan_agreed_at: Mapped[datetime | None]
+    # Renewed by database triggers whenever anything shown about this patient
+    # changes, however it is written (portal/versions.py): names kept pages.
+    data_version: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class PageVersions(db.Model):
+    """One row: `people` is renewed by a trigger whenever a user's shown details change."""
+
+    __tablename__ = "page_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    people: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
     @property
     def name(self) -> str:

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Flask, current_app, g, jsonify, render_template, request, session, url_for
-from flask_login import current_user
-from flask_wtf.csrf import CSRFError, generate_csrf
-from markupsafe import Markup
+from flask import Flask, jsonify, render_template, request, url_for
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from portal import fragments
 from portal.access import AccessDenied, Scope, wants_json
 from portal.extensions import db
+from portal.when import ago, format_date, format_when
 
 log = logging.getLogger(__name__)
 
@@ -133,58 +129,6 @@ def register_errorhandlers(app: Flask) -> None:
         return _error_response(500, MESSAGES[500])
 
 
-def user_zone() -> ZoneInfo:
-    """The signed-in user's time zone (UTC when unknown)."""
-    name = getattr(current_user, "timezone", None) or "UTC"
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def local(value: datetime) -> datetime:
-    return value.astimezone(user_zone())
-
-
-def format_when(value: datetime | None) -> str:
-    """'26 Nov 2026, 2:05 pm' in the user's time zone."""
-    if value is None:
-        return ""
-    moment = local(value)
-    half = "am" if moment.hour < 12 else "pm"
-    return f"{moment.day} {moment:%b %Y}, {moment.hour % 12 or 12}:{moment:%M} {half}"
-
-
-def format_date(value: date | None) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        value = local(value).date()
-    return f"{value.day} {value:%b %Y}"
-
-
-def ago(value: datetime | None, now: datetime | None = None) -> str:
-    """'2 hours ago', 'yesterday', or a date: how people say when."""
-    if value is None:
-        return ""
-    now = now or datetime.now(UTC)
-    seconds = int((now - value).total_seconds())
-    if seconds < 60:
-        return "just now"
-    if seconds < 3600:
-        minutes = seconds // 60
-        return f"{minutes} minute{'s' if minutes != 1 else ''} ago"
-    if seconds < 86400:
-        hours = seconds // 3600
-        return f"{hours} hour{'s' if hours != 1 else ''} ago"
-    days = (local(now).date() - local(value).date()).days
-    if days == 1:
-        return "yesterday"
-    if days < 7:
-        return f"{days} days ago"
-    return format_date(value)
-
-
 # Feature packages add patient tabs here: (endpoint, label, scope) in display order.
 PATIENT_TABS: list[tuple[str, str, str]] = [("goals.index", "Goals", Scope.GOALS_READ)]
 
@@ -209,59 +153,11 @@ def patient_tabs(access) -> list[tuple[str, str, bool]]:
     ]
 
 
-def patient_nav(access) -> Markup:
-    """The patient-section header (whose record, the tabs), kept per viewer and page."""
-    from portal import fragments
-
-    key = ("patient-nav", *access.viewer_key(), request.endpoint, request.script_root)
-    return fragments.cache().get_or_make(
-        key, lambda: render_template("careplan/_patient_nav.html", access=access)
-    )
-
-
-# Signed CSRF tokens by the session's raw token (see csrf_token); bounded.
-_SIGNED_TOKENS_MAX = 2_000
-
-
-def csrf_token() -> str:
-    """Flask-WTF's `generate_csrf`, signing each session's token once per worker.
-
-    Flask-WTF signs the session's raw token afresh on every request; the
-    signature carries a timestamp that is only ever checked when
-    WTF_CSRF_TIME_LIMIT is set. Ours is None (a token lives as long as its
-    session), so a token signed once stays exactly as valid as a new one and is
-    reused. With a time limit configured, every request signs anew as before.
-    Inside `fragments.slots()` it renders the slot the request's token fills.
-    """
-    if g.get("fragment_slots"):
-        return fragments.CSRF_SLOT
-    if "csrf_token" in g:
-        return g.csrf_token
-    app = current_app
-    raw = session.get("csrf_token")
-    signed_tokens = app.extensions.setdefault("signed_csrf_tokens", {})
-    if raw is None or app.config["WTF_CSRF_TIME_LIMIT"] is not None:
-        return generate_csrf()
-    signed = signed_tokens.get(raw)
-    if signed is None:
-        signed = generate_csrf()
-        if len(signed_tokens) >= _SIGNED_TOKENS_MAX:
-            signed_tokens.clear()
-        signed_tokens[raw] = signed
-    g.csrf_token = signed
-    return signed
-
-
 def register_template_helpers(app: Flask) -> None:
     from portal.pwa.assets import asset_url, install
 
     install(app)
     app.jinja_env.filters.update(when=format_when, day=format_date, ago=ago)
-    app.jinja_env.globals.update(
-        asset=asset_url, patient_tabs=patient_tabs, patient_nav=patient_nav, csrf_token=csrf_token
-    )
-    # Flask-WTF also hands templates its own csrf_token through a context
-    # processor, which would win over the global; this one runs after it.
-    app.context_processor(lambda: {"csrf_token": csrf_token})
+    app.jinja_env.globals.update(asset=asset_url, patient_tabs=patient_tabs)
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import event, select
 
-from portal import create_app, fragments
+from portal import create_app, pagecache
 from portal.auth.models import User
 from portal.extensions import db as _db
 from portal.patients import Patient
@@ -56,7 +56,7 @@ def app() -> Iterator[Flask]:
 def _clean_database(app: Flask) -> Iterator[None]:
     """Every test starts with empty tables (deleting is much faster than re-creating)."""
     yield
-    fragments.cache_of(app).clear()  # cached pages belong to the rows being deleted
+    pagecache.cache_of(app).clear()  # kept pages belong to the rows being deleted
     with app.app_context():
         _db.session.remove()
         with _db.engine.begin() as conn:

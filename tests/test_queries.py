@@ -7,7 +7,7 @@ import re
 import pytest
 from sqlalchemy import delete
 
-from portal import fragments
+from portal import pagecache
 from portal.access import resolve
 from portal.auth.models import Discipline, User
 from portal.careplan import services
@@ -57,7 +57,7 @@ def test_plan_pages_query_count_does_not_grow(demo, app, count_queries, who, pag
         _plan_of_size(app, demo, size)
         client.get(url)  # warm: the first request after a change may refresh the session row
         if not cached:
-            fragments.cache_of(app).clear()
+            pagecache.cache_of(app).clear()
         with count_queries() as counter:
             response = client.get(url)
         assert response.status_code in (200, 302)
@@ -70,7 +70,7 @@ def test_a_cached_plan_skips_loading_the_items(demo, app, count_queries):
     client = demo.login("alex@example.com")
     url = f"/p/{demo.alex}/plan"
     client.get(url)
-    fragments.cache_of(app).clear()
+    pagecache.cache_of(app).clear()
     with count_queries() as rendered:
         first = client.get(url).get_data(as_text=True)
     with count_queries() as cached:

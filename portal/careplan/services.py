@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import select, update
 from werkzeug.exceptions import NotFound
 
-from portal import audit, fragments
+from portal import audit
 from portal.access import Access, Scope
 from portal.auth.models import Discipline, User, UserKind
+from portal.careplan import reading
 from portal.careplan.models import (
     Activity,
     ActivityStatus,
@@ -78,221 +77,15 @@ def item_kind(name: str) -> ItemKind:
         raise NotFound() from None
 
 
-@dataclass
-class TeamEntry:
-    member_id: int
-    user_id: int
-    name: str
-    role: str
-    discipline: Discipline
-    is_lead: bool
-
-
-@dataclass
-class PlanView:
-    """Everything the plan page shows, loaded in a fixed number of queries."""
-
-    concerns: list[Any]  # rows with the columns the plan shows
-    goals: list[Any]
-    activities: list[Any]
-    team: list[TeamEntry]
-    people: dict[int, str]
-    changes: list[Any] = field(default_factory=list)
-
-    def team_by_discipline(self) -> list[TeamEntry]:
-        return sorted(self.team, key=lambda t: (not t.is_lead, t.discipline.value, t.name))
-
-
-def _visible(model: type, access: Access):
-    """Filter to this patient's rows, hiding sensitive items from whoever may not see them."""
-    clauses = [model.patient_id == access.patient_id]
-    if not access.sees_sensitive:
-        clauses.append(model.sensitivity.is_(None))
-    return clauses
-
-
-# The plan page is the portal's busiest page: it selects only the columns it
-# shows, as plain rows (no ORM identity map), with statements built once.
-_PID = bindparam("pid")
-CHANGES_SHOWN = 5  # the newest few; the history page has the rest
-_UID = bindparam("uid")
-
-
-def _columns(model: type, *names: str) -> list:
-    return [
-        model.id,
-        model.title,
-        model.sensitivity,
-        model.sensitivity.is_not(None).label("sensitive"),
-        *(getattr(model, name) for name in names),
-    ]
-
-
-@cache
-def _plan_statements(sees_sensitive: bool) -> tuple:
-    def live(model: type, retired: Any):
-        clauses = [model.patient_id == _PID, model.status != retired]
-        if not sees_sensitive:
-            clauses.append(model.sensitivity.is_(None))
-        return clauses
-
-    concerns = (
-        select(*_columns(Concern, "detail", "category", "status"))
-        .where(*live(Concern, ItemStatus.RETIRED))
-        .order_by(Concern.status, Concern.category, Concern.id)
-    )
-    goals = (
-        select(
-            *_columns(
-                Goal,
-                "why",
-                "category",
-                "status",
-                "measure",
-                "target_value",
-                "frequency",
-                "proposed_by_id",
-                "agreed_by_id",
-            )
-        )
-        .where(*live(Goal, GoalStatus.CANCELLED))
-        .order_by(Goal.status, Goal.id)
-    )
-    activities = (
-        select(
-            *_columns(
-                Activity,
-                "detail",
-                "discipline",
-                "status",
-                "assignee",
-                "assignee_user_id",
-                "due_on",
-            )
-        )
-        .where(*live(Activity, ActivityStatus.RETIRED))
-        .order_by(Activity.status, Activity.due_on, Activity.id)
-    )
-    seen = (
-        select(PlanReview.seen_version)
-        .where(PlanReview.user_id == _UID, PlanReview.patient_id == _PID)
-        .scalar_subquery()
-    )
-    changes = select(
-        PlanRevision.version, PlanRevision.summary, PlanRevision.actor_name, PlanRevision.at
-    ).where(
-        PlanRevision.patient_id == _PID,
-        PlanRevision.version > func.coalesce(seen, 0),
-    )
-    if not sees_sensitive:
-        changes = changes.where(PlanRevision.sensitive.is_(False))
-    changes = changes.order_by(PlanRevision.version.desc()).limit(bindparam("limit"))
-    return concerns, goals, activities, changes
-
-
-_TEAM = (
-    select(
-        CareTeamMember.id,
-        CareTeamMember.user_id,
-        User.name,
-        CareTeamMember.role,
-        CareTeamMember.discipline,
-        CareTeamMember.is_lead,
-    )
-    .join(User, User.id == CareTeamMember.user_id)
-    .where(CareTeamMember.patient_id == _PID, CareTeamMember.ended_at.is_(None))
-    .order_by(CareTeamMember.is_lead.desc(), User.name)
-)
-
-
-def load_team(patient_id: int) -> list[TeamEntry]:
-    """The active care team with names, one query."""
-    rows = db.session.connection().execute(_TEAM, {"pid": patient_id})
-    return [TeamEntry(*row) for row in rows]
-
-
-def load_plan(access: Access, *, whole: bool = True, items: bool = True) -> PlanView:
-    """The live plan as this access may see it, in a fixed number of queries; audited.
-
-    `whole=False` loads only what the patient's home shows of it: activities
-    and the recent changes (the home's goals come from the goals service).
-    `items=False` loads only the changes this reader has not seen, for a page
-    whose items and team come from the fragment cache (see `sections_key`);
-    the read is audited all the same.
-    """
-    access.require(Scope.PLAN_READ)
-    concerns, goals, activities, changes = _plan_statements(access.sees_sensitive)
-    params = {"pid": access.patient_id}
-    execute = db.session.connection().execute  # plain rows: no ORM work per row
-    view = PlanView(concerns=[], goals=[], activities=[], team=[], people={})
-    if items:
-        view.activities = execute(activities, params).all()
-    if items and whole:
-        view.concerns = execute(concerns, params).all()
-        view.goals = execute(goals, params).all()
-        view.team = load_team(access.patient_id)
-        view.people = {t.user_id: t.name for t in view.team}
-        if access.patient_user_id is not None:  # the patient proposes and agrees to goals too
-            view.people[access.patient_user_id] = access.patient_name
-        view.people.update(_names(_referenced_people(view.goals, view.activities), view.people))
-    if access.plan_version > access.plan_seen_version:
-        # Revisions are append-only: the unseen ones are fixed by these versions.
-        key = (
-            "plan-changes",
-            access.patient_id,
-            access.plan_version,
-            access.plan_updated_at,
-            access.plan_seen_version,
-            access.sees_sensitive,
-        )
-        params = {"pid": access.patient_id, "uid": access.actor_id, "limit": CHANGES_SHOWN + 1}
-        view.changes = fragments.cache().get_or_make(key, lambda: execute(changes, params).all())
-    audit.record(access, "read", "care_plan", access.patient_id)
-    return view
-
-
-def sections_key(access: Access) -> tuple:
-    """The fragment-cache key of the plan's items and team as this access sees them.
-
-    Every change to what they show goes through `record_revision`, which bumps
-    the plan's version (and its change time, so a restored database cannot
-    reuse a key) in the same transaction; the rest names the viewer.
-    """
-    return ("plan-sections", access.plan_version, access.plan_updated_at, *access.viewer_key())
-
-
-def _referenced_people(goals: Iterable[Any], activities: Iterable[Any]) -> set[int]:
-    ids = {g.proposed_by_id for g in goals} | {g.agreed_by_id for g in goals}
-    ids |= {a.assignee_user_id for a in activities}
-    ids.discard(None)
-    return ids  # type: ignore[return-value]
-
-
-def _names(user_ids: set[int], known: dict[int, str]) -> dict[int, str]:
-    missing = user_ids - known.keys()
-    if not missing:
-        return {}
-    return dict(db.session.execute(select(User.id, User.name).where(User.id.in_(missing))).all())
-
-
-def history(access: Access, limit: int = 200) -> list[PlanRevision]:
-    """The plan's revision history, newest first, as this access may see it."""
-    access.require(Scope.PLAN_READ)
-    query = select(PlanRevision).where(PlanRevision.patient_id == access.patient_id)
-    if not access.sees_sensitive:
-        query = query.where(PlanRevision.sensitive.is_(False))
-    audit.record(access, "read", "plan_history", access.patient_id)
-    return list(db.session.scalars(query.order_by(PlanRevision.version.desc()).limit(limit)))
-
-
 def mark_seen(access: Access) -> None:
     """Remember that this reader has seen the plan as it is now."""
     access.require(Scope.PLAN_READ)
+    version = db.session.scalar(select(Patient.plan_version).where(Patient.id == access.patient_id))
     review = db.session.get(PlanReview, (access.actor_id, access.patient_id))
     if review is None:
         review = PlanReview(user_id=access.actor_id, patient_id=access.patient_id)
         db.session.add(review)
-    review.seen_version = access.plan_version
+    review.seen_version = version
     review.seen_at = utcnow()
     audit.record(access, "mark_read", "plan_changes", access.patient_id)
 
@@ -304,7 +97,7 @@ def agree(access: Access) -> None:
     db.session.execute(
         update(Patient)
         .where(Patient.id == access.patient_id)
-        .values(plan_agreed_version=access.plan_version, plan_agreed_at=now)
+        .values(plan_agreed_version=Patient.plan_version, plan_agreed_at=now)
     )
     mark_seen(access)
     audit.record(access, "agree", "care_plan", access.patient_id)
@@ -356,7 +149,7 @@ def get_item(access: Access, kind: str, item_id: int):
     """One plan item of this patient that this access may see, else 404."""
     spec = item_kind(kind)
     item = db.session.scalar(
-        select(spec.model).where(spec.model.id == item_id, *_visible(spec.model, access))
+        select(spec.model).where(spec.model.id == item_id, *access.item_filter(spec.model))
     )
     if item is None:
         raise NotFound()
@@ -528,7 +321,7 @@ def add_team_member(
 def remove_team_member(access: Access, member_id: int) -> None:
     """End a clinician's membership; the plan keeps at least one member."""
     access.require(Scope.TEAM_MANAGE)
-    team = load_team(access.patient_id)
+    team = reading.load_team(access.patient_id)
     entry = next((t for t in team if t.member_id == member_id), None)
     if entry is None:
         raise NotFound()

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from portal import audit, fragments
+from portal import audit, pagecache
 from portal.access import Access, Scope, patient_view
 from portal.auth.models import Discipline
-from portal.careplan import services
+from portal.careplan import reading, services
 from portal.careplan.forms import FORMS, TeamMemberForm
 from portal.careplan.services import PlanError
-from portal.web import ago
 
 bp = Blueprint("careplan", __name__, url_prefix="/p/<int:patient_id>")
 
@@ -21,47 +20,34 @@ def home(access: Access):
     """The patient's home: today, what the team said, what's next."""
     if access.is_care_team:
         return redirect(url_for("careplan.plan", patient_id=access.patient_id))
-    plan = services.load_plan(access, whole=False)
+    plan = reading.load_plan(access, reading.plan_state(access), whole=False)
+    reading.record_read(access)
     return render_template("careplan/home.html", access=access, plan=plan)
 
 
 @bp.get("/plan")
 @patient_view(Scope.PLAN_READ)
 def plan(access: Access):
-    # The items and team change only with the plan's version: they are rendered
-    # once per version and viewer. The page around them also depends on what
-    # this reader has seen and agreed to, and on how long ago the changes were.
-    cache = fragments.cache()
-    key = services.sections_key(access)
-    sections = cache.get(key)
-    view = services.load_plan(access, items=sections is None)
-    if sections is None:
-        sections = cache.put(
-            key,
-            render_template(
-                "careplan/_plan_sections.html", access=access, plan=view, token=fragments.CSRF_SLOT
-            ),
-        )
-    when = tuple(ago(rev.at) for rev in view.changes[: services.CHANGES_SHOWN])
-    body_key = (key, access.plan_seen_version, access.plan_agreed_version, when)
-    body = cache.get_or_make(
-        body_key,
-        lambda: render_template(
-            "careplan/_plan_body.html",
-            access=access,
-            plan=view,
-            when=when,
-            sections=sections,
-            token=fragments.CSRF_SLOT,
-        ),
+    """The plan, kept per version of the patient's data, viewer and what they have seen."""
+    state = reading.plan_state(access)
+    reading.record_read(access)
+    return pagecache.page(
+        access,
+        state.versions,
+        "careplan/plan.html",
+        inputs={"seen": state.seen_version},
+        load=lambda: {
+            "access": access,
+            "plan": reading.load_plan(access, state),
+            "state": state,
+        },
     )
-    return fragments.page(body_key, "careplan/plan.html", access=access, body=body)
 
 
 @bp.get("/plan/history")
 @patient_view(Scope.PLAN_READ)
 def history(access: Access):
-    revisions = services.history(access)
+    revisions = reading.history(access)
     return render_template("careplan/history.html", access=access, revisions=revisions)
 
 
@@ -83,7 +69,7 @@ def agree(access: Access):
 def _item_form(access: Access, kind: str, item=None):
     form = FORMS[kind](obj=item)
     if kind == "activity":
-        form.set_team(services.load_team(access.patient_id))
+        form.set_team(reading.load_team(access.patient_id))
         if item is not None and not form.is_submitted():
             form.load(item)
     return form
@@ -178,7 +164,7 @@ def team(access: Access):
         from portal.access import AccessDenied
 
         raise AccessDenied(Scope.TEAM_MANAGE)
-    members = services.load_team(access.patient_id)
+    members = reading.load_team(access.patient_id)
     audit.record(access, "read", "care_team", access.patient_id)
     status = 422 if request.method == "POST" else 200
     return render_template("careplan/team.html", access=access, members=members, form=form), status

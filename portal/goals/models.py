@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import enum
-import secrets
 from datetime import date, datetime
 from decimal import Decimal
-from itertools import chain
 
 from sqlalchemy import (
-    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -17,11 +14,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    event,
-    inspect,
-    update,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.careplan.models import PlanItemMixin, _enum
 from portal.db import utcnow
@@ -119,13 +113,6 @@ class Goal(PlanItemMixin, db.Model):
     awaiting_reply_since: Mapped[datetime | None] = mapped_column(index=True)
     last_team_reply_at: Mapped[datetime | None]
     last_message_id: Mapped[int | None]  # the newest message, for unread counts without a join
-    # A fresh random token whenever the goal, one of its entries or one of its
-    # messages changes (see `_new_revisions`), in the same transaction: the goal
-    # page's cache key. Random rather than counted, so a database restored from
-    # a backup can never bring back a token that named other content.
-    revision: Mapped[int] = mapped_column(
-        BigInteger, default=lambda: new_revision(), server_default="0"
-    )
 
     @property
     def is_proposal(self) -> bool:
@@ -217,57 +204,3 @@ class GoalRead(db.Model):
 Index("ix_progress_entries_goal_date", ProgressEntry.goal_id, ProgressEntry.entry_date)
 Index("ix_goal_messages_goal", GoalMessage.goal_id, GoalMessage.id)
 Index("ix_goal_messages_patient_team", GoalMessage.patient_id, GoalMessage.from_team)
-
-
-def new_revision() -> int:
-    return secrets.randbits(62)
-
-
-_PENDING_REVISIONS = "goal_revisions_pending"
-
-
-@event.listens_for(Session, "before_flush")
-def _new_revisions(session: Session, _context, _instances) -> None:
-    """Give every goal whose page changes in this flush a new `revision`.
-
-    Catches every ORM change to a goal, its entries and its messages, whichever
-    service makes it. A goal not loaded in this session gets its new token by
-    one UPDATE after the flush.
-    """
-    goals: set[int] = set()
-    for obj in chain(session.new, session.dirty, session.deleted):
-        if isinstance(obj, Goal):
-            if obj in session.dirty and session.is_modified(obj, include_collections=False):
-                obj.revision = new_revision()
-        elif isinstance(obj, ProgressEntry | GoalMessage):
-            if obj in session.dirty and not session.is_modified(obj, include_collections=False):
-                continue
-            goals.add(obj.goal_id)
-    if not goals:
-        return
-    mapper = inspect(Goal)
-    unloaded = set()
-    for goal_id in goals:
-        goal = session.identity_map.get(mapper.identity_key_from_primary_key((goal_id,)))
-        if goal is None:
-            unloaded.add(goal_id)
-        elif goal not in session.new and goal not in session.deleted:
-            goal.revision = new_revision()
-    if unloaded:
-        session.info.setdefault(_PENDING_REVISIONS, set()).update(unloaded)
-
-
-@event.listens_for(Session, "after_flush")
-def _write_pending_revisions(session: Session, _context) -> None:
-    ids = session.info.pop(_PENDING_REVISIONS, None)
-    if ids:
-        session.connection().execute(
-            update(Goal.__table__)
-            .where(Goal.__table__.c.id.in_(ids))
-            .values(revision=new_revision())
-        )
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_pending_revisions(session: Session) -> None:
-    session.info.pop(_PENDING_REVISIONS, None)

@@ -26,6 +26,8 @@ from portal.goals import progress as calc
 from portal.goals.chart import Chart, render
 from portal.goals.measures import Measure, measure_for
 from portal.goals.models import Goal, GoalMessage, GoalRead, GoalStatus, ProgressEntry
+from portal.pagecache import Versions, version_columns
+from portal.patients import Patient
 
 EDIT_WINDOW = timedelta(hours=24)
 PAGE_ENTRIES = 20  # entries listed on the goal page
@@ -209,23 +211,35 @@ class GoalPage:
 
 @dataclass(frozen=True, slots=True)
 class GoalState:
-    """What a goal page needs to know before it can use a kept rendering of itself."""
+    """What a goal page is named by and must know per request, read in one query."""
 
     goal_id: int
-    revision: int  # new whenever the goal, its entries or its messages change
+    versions: Versions
     last_read: int  # the newest message this reader had read (0: none)
     has_marker: bool
+    newest_message: int  # 0: no messages
 
 
 _GOAL_STATE = (
-    select(Goal.id, Goal.revision, Goal.sensitivity, GoalRead.last_read_message_id)
+    select(
+        Goal.id,
+        Goal.sensitivity,
+        # From the messages themselves (an index lookup), whoever wrote them.
+        select(func.max(GoalMessage.id))
+        .where(GoalMessage.goal_id == Goal.id)
+        .scalar_subquery()
+        .label("newest_message"),
+        GoalRead.last_read_message_id,
+        *version_columns(),
+    )
+    .join(Patient, Patient.id == Goal.patient_id)
     .outerjoin(GoalRead, (GoalRead.goal_id == Goal.id) & (GoalRead.user_id == bindparam("uid")))
     .where(Goal.id == bindparam("gid"), Goal.patient_id == bindparam("pid"))
 )
 
 
 def goal_state(access: Access, goal_id: int) -> GoalState:
-    """The goal's revision and this reader's read marker, in one query; 404 like `get_goal`."""
+    """The goal's versions, newest message and this reader's read marker; 404 like `get_goal`."""
     access.require(Scope.GOALS_READ)
     row = (
         db.session.connection()
@@ -235,47 +249,18 @@ def goal_state(access: Access, goal_id: int) -> GoalState:
     if row is None or (row.sensitivity is not None and not access.sees_sensitive):
         raise NotFound()
     marker = row.last_read_message_id
-    return GoalState(row.id, row.revision, marker or 0, marker is not None)
+    return GoalState(
+        row.id, Versions.of(row), marker or 0, marker is not None, row.newest_message or 0
+    )
 
 
-@dataclass(frozen=True, slots=True)
-class GoalFacts:
-    """The few facts a kept goal page needs per request: when and by whom things were written.
-
-    Fixed by the goal's revision (entries and messages change only with it),
-    so they are kept with the page; the "ago" texts, unread marks and whether
-    an entry can still be changed are worked out from them on every request.
-    """
-
-    messages: tuple[tuple[int, int | None, datetime], ...]  # (id, author, created_at)
-    entries: tuple[tuple[int | None, datetime], ...]  # (created_by, created_at)
-
-    @classmethod
-    def of(cls, page: GoalPage) -> GoalFacts:
-        return cls(
-            tuple((m.id, m.author_id, m.created_at) for m in page.messages),
-            tuple((e.created_by_id, e.created_at) for e in page.entries),
-        )
-
-    @property
-    def newest_message(self) -> int:
-        return self.messages[-1][0] if self.messages else 0
-
-    def unread(self, actor_id: int, last_read: int) -> tuple[bool, ...]:
-        return tuple(id_ > last_read and author != actor_id for id_, author, _ in self.messages)
-
-    def changeable(self, actor_id: int, now: datetime) -> tuple[bool, ...]:
-        """Per entry shown: whether this reader may still change it (their own, 24 hours)."""
-        return tuple(by == actor_id and now - at < EDIT_WINDOW for by, at in self.entries)
-
-
-def saw_goal(access: Access, state: GoalState, newest_message: int) -> None:
-    """What reading a goal page does when its content is kept: mark read, audit."""
-    if newest_message > state.last_read:
+def saw_goal(access: Access, state: GoalState) -> None:
+    """What reading a goal page does, kept or rendered: mark the thread read, audit."""
+    if state.newest_message > state.last_read:
         marker = None
         if state.has_marker:
             marker = db.session.get(GoalRead, (access.actor_id, state.goal_id))
-        mark_thread_read(access.actor_id, state.goal_id, newest_message, marker)
+        mark_thread_read(access.actor_id, state.goal_id, state.newest_message, marker)
     audit.record(access, "read", "goal", state.goal_id)
 
 
@@ -284,7 +269,7 @@ def load_goal_page(
 ) -> GoalPage:
     """The goal with its chart, week, streak, recent entries and thread; marks it read.
 
-    `record=False` when the caller has audited this read already (`saw_goal`).
+    `mark_read=False, record=False` when the caller has done both (`saw_goal`).
     """
     goal = get_goal(access, goal_id)
     today = patient_today(access)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from markupsafe import Markup
 
-from portal import audit, fragments
+from portal import audit, pagecache
 from portal.access import Access, AccessDenied, Scope, patient_view
 from portal.auth.views import _safe_next
-from portal.db import utcnow
 from portal.goals import entries, lifecycle, reading, threads
 from portal.goals.forms import (
     DeclineForm,
@@ -23,7 +22,6 @@ from portal.goals.forms import (
 from portal.goals.inputs import Invalid
 from portal.goals.measures import measure_for
 from portal.goals.text import linkify, waited
-from portal.web import ago
 
 bp = Blueprint("goals", __name__, url_prefix="/p/<int:patient_id>/goals")
 
@@ -73,51 +71,31 @@ def new(access: Access):
 @bp.get("/<int:goal_id>")
 @patient_view(Scope.GOALS_READ)
 def detail(access: Access, goal_id: int):
-    """The goal page, rendered once per revision, day and reader, then kept.
+    """The goal page, kept per version of the patient's data, the patient's day and viewer.
 
-    One query says whether the kept page still stands: the goal's revision
-    (new with every change to the goal, its entries or its messages) and this
-    reader's read marker. The key also names the patient's day (the chart,
-    week and streak), the viewer, and what changes with the clock: the "ago"
-    text of each message, its unread mark, and whether each entry can still be
-    changed. Reading is audited, and the thread marked read, either way.
+    One query reads the versions, the goal's newest message and this reader's
+    read marker. Reading is audited, and the thread marked read, kept or not;
+    the unread marks show what was new before this view.
     """
     state = reading.goal_state(access, goal_id)
+    reading.saw_goal(access, state)
     today = reading.patient_today(access)
-    cache = fragments.cache()
-    data_key = ("goal-page", access.patient_id, goal_id, state.revision, today)
-    facts = cache.get(data_key)
-    loaded = None
-    if facts is None:
-        loaded = reading.load_goal_page(access, goal_id)
-        facts = cache.put(data_key, reading.GoalFacts.of(loaded))
-    else:
-        reading.saw_goal(access, state, facts.newest_message)
-    last_read = loaded.last_read if loaded else state.last_read
-    shown = _shown(access, facts, last_read, utcnow())
-    key = (data_key, *access.viewer_key(), *shown.values())
-
-    def load():
-        page = loaded or reading.load_goal_page(access, goal_id, mark_read=False, record=False)
-        return _detail_context(access, page, shown=shown)
-
-    return fragments.page(key, "goals/detail.html", load)
-
-
-def _shown(access: Access, facts: reading.GoalFacts, last_read: int, now) -> dict:
-    """What the goal page shows that follows the clock or the reader (part of its key)."""
-    return {
-        "agos": tuple(ago(at, now) for _, _, at in facts.messages),
-        "unread": facts.unread(access.actor_id, last_read),
-        "changeable": facts.changeable(access.actor_id, now),
-    }
+    return pagecache.page(
+        access,
+        state.versions,
+        "goals/detail.html",
+        inputs={"goal": goal_id, "day": today},
+        load=lambda: _detail_context(
+            access, reading.load_goal_page(access, goal_id, mark_read=False, record=False)
+        ),
+        per_request={"last_read": state.last_read},
+    )
 
 
 def _detail_context(
     access: Access,
     page: reading.GoalPage,
     *,
-    shown=None,
     entry_errors=None,
     entry_values=None,
     message_form=None,
@@ -128,8 +106,6 @@ def _detail_context(
         review_form.status.data = page.goal.status.value
         review_form.achievement.data = page.goal.achievement.value
         review_form.note.data = page.goal.note
-    if shown is None:
-        shown = _shown(access, reading.GoalFacts.of(page), page.last_read, page.now)
     return {
         "access": access,
         "page": page,
@@ -138,7 +114,6 @@ def _detail_context(
         "entry_values": entry_values or {},
         "message_form": message_form or MessageForm(formdata=None),
         "review_form": review_form,
-        **shown,
     }
 
 
@@ -371,14 +346,28 @@ def goals_home(access: Access):
     return g.goals_home
 
 
-def new_key() -> str:
-    """A fresh idempotency key for each entry form; the web app's JS replaces it per send.
+def new_key() -> Markup:
+    """A fresh idempotency key for each entry form (a slot); the web app's JS renews it per send."""
+    return pagecache.slot("key")
 
-    In a page being kept (`fragments.slots()`), the slot each request fills anew.
-    """
-    if fragments.in_slots():
-        return fragments.KEY_SLOT
-    return str(uuid.uuid4())
+
+def _unread(value: str, context: dict) -> bool:
+    message_id, author_id = (int(part) for part in value.split())
+    return message_id > context.get("last_read", 0) and author_id != context["actor_id"]
+
+
+def _changeable(value: str, context: dict) -> bool:
+    return context["now"] - datetime.fromisoformat(value) < reading.EDIT_WINDOW
+
+
+# What a goal page shows per reader and per moment: worked out for every response.
+pagecache.register_slot("unread_class", lambda v, c: " message--unread" if _unread(v, c) else "")
+pagecache.register_slot(
+    "unread_tag", lambda v, c: '<span class="tag tag--new">New</span>' if _unread(v, c) else ""
+)
+pagecache.register_slot(
+    "hidden_unless_changeable", lambda v, c: "" if _changeable(v, c) else " hidden"
+)
 
 
 @bp.record_once

@@ -1,0 +1,243 @@
+"""Kept pages: rendered once per version of their data and viewer, completed per request.
+
+A patient's busiest pages (the plan, a goal) are kept in the worker's memory
+under a key built here, and only here, from:
+
+- the versions the database keeps (`Versions`, see portal/versions.py): any
+  write to the patient's data, or to anyone's shown name, gives new ones;
+- the viewer (`Access.viewer_key()`: who looks, as which relation and team
+  role, with which scopes), so one viewer's page is never served to another;
+- the template, the script root, and the inputs the view declares by name
+  (`inputs={"goal": 7, "day": date(...)}`): whatever else the markup depends on.
+
+What differs per request is left out of the kept markup as a *slot* and
+filled in for every response (`slot()` and `fill()`): the CSRF token, a fresh
+idempotency key per form, "2 hours ago" (worked out from the time in the
+markup, so it cannot go stale), and whatever a feature registers with
+`register_slot` (e.g. a goal page's unread marks, worked out from the reader's
+read marker). A slot renders the same whether the page is kept or not: the
+markup is made once, in the template, either way.
+
+Nothing is ever invalidated: a change gives new versions, so the next view
+asks for a key nobody has filled yet; several workers each keeping their own
+copies cannot disagree. The cache is bounded in entries and bytes (least
+recently used out) and emptied by `clear()` (e.g. between tests).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, current_app, g, render_template, request, session
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup, escape
+from sqlalchemy import func, select
+
+from portal.db import utcnow
+from portal.patients import PageVersions, Patient
+from portal.when import ago
+
+if TYPE_CHECKING:
+    from portal.access import Access
+
+DEFAULT_SIZE = 1024  # entries
+DEFAULT_BYTES = 8 * 1024 * 1024  # about: the worker's memory budget for kept pages
+
+
+class PageCache:
+    """A bounded, thread-safe LRU of rendered markup, bounded in entries and bytes."""
+
+    def __init__(self, size: int = DEFAULT_SIZE, max_bytes: int = DEFAULT_BYTES) -> None:
+        self.size = size
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[Hashable, Markup] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Markup | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: Hashable, value: Markup) -> Markup:
+        if len(value) > self.max_bytes:
+            return value  # larger than the whole budget: used once, not kept
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old)
+            self._items[key] = value
+            self._bytes += len(value)
+            while len(self._items) > self.size or self._bytes > self.max_bytes:
+                _, dropped = self._items.popitem(last=False)
+                self._bytes -= len(dropped)
+        return value
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+    def keys(self) -> list[Hashable]:
+        with self._lock:
+            return list(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass(frozen=True, slots=True)
+class Versions:
+    """The database's versions of what a patient's kept page shows (portal/versions.py)."""
+
+    data: int
+    people: int
+
+    @classmethod
+    def of(cls, row: Any) -> Versions:
+        """From a row that selected `version_columns()`."""
+        return cls(row.data_version, row.people_version)
+
+
+def version_columns() -> tuple:
+    """Columns a page's state query selects (joined to `patients`) to build `Versions`."""
+    people = select(func.coalesce(func.max(PageVersions.people), 0)).scalar_subquery()
+    return Patient.data_version.label("data_version"), people.label("people_version")
+
+
+def cache_of(app: Flask) -> PageCache:
+    return app.extensions["pagecache"]
+
+
+def cache() -> PageCache:
+    """The current app's page cache."""
+    return cache_of(current_app)
+
+
+def key(access: Access, versions: Versions, template: str, inputs: Mapping[str, Hashable]) -> tuple:
+    """The one way a kept page is named (see the module's docstring)."""
+    return (
+        template,
+        request.script_root,
+        versions,
+        access.viewer_key(),
+        tuple(sorted(inputs.items())),
+    )
+
+
+def page(
+    access: Access,
+    versions: Versions,
+    template: str,
+    *,
+    inputs: Mapping[str, Hashable] | None = None,
+    load: Callable[[], Mapping[str, Any]],
+    per_request: Mapping[str, Any] | None = None,
+) -> Markup:
+    """`template` rendered with `load()`'s context, kept under `key(...)`, slots filled.
+
+    `load` is called only when the page must be rendered. `per_request` holds
+    what this request's slots are filled from (e.g. the reader's read marker).
+    A page with flashed messages waiting is rendered afresh and not kept:
+    showing them consumes them.
+    """
+    g.page_context = {"now": utcnow(), "actor_id": access.actor_id, **(per_request or {})}
+    if "_flashes" in session:
+        return Markup(render_template(template, **load()))  # noqa: S704 (autoescaped)
+    name = key(access, versions, template, inputs or {})
+    kept = cache().get(name)
+    if kept is None:
+        kept = cache().put(name, _render_to_keep(template, load))
+    return fill(kept)
+
+
+def _render_to_keep(template: str, load: Callable[[], Mapping[str, Any]]) -> Markup:
+    g.keeping = True
+    try:
+        rendered = render_template(template, **load())
+    finally:
+        g.keeping = False
+    if generate_csrf() in rendered:  # e.g. a form's hidden_tag(): never keep a session's token
+        raise RuntimeError(f"{template} put the session's CSRF token in a page to be kept")
+    return Markup(rendered)  # noqa: S704 (autoescaped by Jinja)
+
+
+# Slots ---------------------------------------------------------------------
+
+_SLOT = re.compile("\x00(\\w+)\x1f([^\x00]*)\x00")
+_SLOTS: dict[str, Callable[[str, dict[str, Any]], str]] = {}
+
+
+def register_slot(name: str, fill_one: Callable[[str, dict[str, Any]], str]) -> None:
+    """`fill_one(value, context)` gives the markup of slot `name` for this request."""
+    _SLOTS[name] = fill_one
+
+
+def slot(name: str, value: Any = "") -> Markup:
+    """The per-request part `name` for `value`: a placeholder while a page is being kept."""
+    text = value.isoformat() if isinstance(value, datetime) else str(value)
+    if g.get("keeping"):
+        if "\x00" in text or "\x1f" in text:
+            raise ValueError("a slot's value cannot hold NUL or US characters")
+        return Markup(f"\x00{name}\x1f{escape(text)}\x00")  # noqa: S704 (escaped above)
+    return Markup(_SLOTS[name](text, _context()))  # noqa: S704 (slot functions escape)
+
+
+def fill(markup: Markup) -> Markup:
+    """`markup` with every slot filled for this request."""
+    if "\x00" not in markup:
+        return markup
+    context = _context()
+    return Markup(  # noqa: S704 (the kept markup was escaped; slot functions escape)
+        _SLOT.sub(lambda m: _SLOTS[m[1]](_unescape(m[2]), context), markup)
+    )
+
+
+def _unescape(text: str) -> str:
+    return Markup(text).unescape()  # noqa: S704 (reverses slot()'s escape)
+
+
+def _context() -> dict[str, Any]:
+    context = g.get("page_context")
+    if context is None:
+        context = g.page_context = {"now": utcnow(), "actor_id": None}
+    return context
+
+
+def _ago(value: str, context: dict[str, Any]) -> str:
+    return str(escape(ago(datetime.fromisoformat(value), context["now"])))
+
+
+register_slot("csrf", lambda _value, _context: generate_csrf())
+register_slot("key", lambda _value, _context: str(uuid.uuid4()))
+register_slot("ago", _ago)
+
+
+def csrf_token() -> Markup:
+    """The form's CSRF token: Flask-WTF's, or a slot in a page being kept."""
+    return slot("csrf")
+
+
+def install(app: Flask) -> None:
+    """Give the app its page cache and the templates `slot` and a slot-aware `csrf_token`."""
+    app.extensions["pagecache"] = PageCache(
+        app.config.get("PAGE_CACHE_SIZE", DEFAULT_SIZE),
+        app.config.get("PAGE_CACHE_BYTES", DEFAULT_BYTES),
+    )
+    app.jinja_env.globals.update(slot=slot, csrf_token=csrf_token)
+    # Flask-WTF hands templates its own csrf_token through a context
+    # processor, which would win over the global; this one runs after it.
+    app.context_processor(lambda: {"csrf_token": csrf_token})

@@ -15,7 +15,9 @@ filled in for every response (`slot()` and `fill()`): the CSRF token, a fresh
 idempotency key per form, "2 hours ago" (worked out from the time in the
 markup, so it cannot go stale), and whatever a feature registers with
 `register_slot` (e.g. a goal page's unread marks, worked out from the reader's
-read marker). A slot renders the same whether the page is kept or not: the
+read marker). A region shown only while a condition holds (`shown_if`, e.g.
+an entry's Change button for 24 hours) is decided per response the same way.
+Slots and regions render the same whether the page is kept or not: the
 markup is made once, in the template, either way.
 
 Nothing is ever invalidated: a change gives new versions, so the next view
@@ -178,7 +180,9 @@ def _render_to_keep(template: str, load: Callable[[], Mapping[str, Any]]) -> Mar
 # Slots ---------------------------------------------------------------------
 
 _SLOT = re.compile("\x00(\\w+)\x1f([^\x00]*)\x00")
+_REGION = re.compile("\x00\\?(\\w+)\x1f([^\x00]*)\x00(.*?)\x00/\\?\x00", re.S)
 _SLOTS: dict[str, Callable[[str, dict[str, Any]], str]] = {}
+_CONDITIONS: dict[str, Callable[[str, dict[str, Any]], bool]] = {}
 
 
 def register_slot(name: str, fill_one: Callable[[str, dict[str, Any]], str]) -> None:
@@ -186,12 +190,35 @@ def register_slot(name: str, fill_one: Callable[[str, dict[str, Any]], str]) -> 
     _SLOTS[name] = fill_one
 
 
+def register_condition(name: str, holds: Callable[[str, dict[str, Any]], bool]) -> None:
+    """`holds(value, context)` says whether a `shown_if(name, value)` region shows now."""
+    _CONDITIONS[name] = holds
+
+
+def _text(value: Any) -> str:
+    text = value.isoformat() if isinstance(value, datetime) else str(value)
+    if "\x00" in text or "\x1f" in text:
+        raise ValueError("a slot's value cannot hold NUL or US characters")
+    return text
+
+
+def shown_if(name: str, value: Any, caller: Callable[[], str]) -> Markup:
+    """`{% call shown_if("name", value) %}...{% endcall %}`: the body, when the condition holds.
+
+    Decided per request, so a kept page shows it exactly while it holds (e.g.
+    an entry's Change button for 24 hours after logging).
+    """
+    text = _text(value)
+    if g.get("keeping"):
+        body = caller()
+        return Markup(f"\x00?{name}\x1f{escape(text)}\x00{body}\x00/?\x00")  # noqa: S704
+    return Markup(caller()) if _CONDITIONS[name](text, _context()) else Markup("")  # noqa: S704
+
+
 def slot(name: str, value: Any = "") -> Markup:
     """The per-request part `name` for `value`: a placeholder while a page is being kept."""
-    text = value.isoformat() if isinstance(value, datetime) else str(value)
+    text = _text(value)
     if g.get("keeping"):
-        if "\x00" in text or "\x1f" in text:
-            raise ValueError("a slot's value cannot hold NUL or US characters")
         return Markup(f"\x00{name}\x1f{escape(text)}\x00")  # noqa: S704 (escaped above)
     return Markup(_SLOTS[name](text, _context()))  # noqa: S704 (slot functions escape)
 
@@ -201,8 +228,11 @@ def fill(markup: Markup) -> Markup:
     if "\x00" not in markup:
         return markup
     context = _context()
+    text = _REGION.sub(
+        lambda m: m[3] if _CONDITIONS[m[1]](_unescape(m[2]), context) else "", str(markup)
+    )
     return Markup(  # noqa: S704 (the kept markup was escaped; slot functions escape)
-        _SLOT.sub(lambda m: _SLOTS[m[1]](_unescape(m[2]), context), markup)
+        _SLOT.sub(lambda m: _SLOTS[m[1]](_unescape(m[2]), context), text)
     )
 
 
@@ -237,7 +267,7 @@ def install(app: Flask) -> None:
         app.config.get("PAGE_CACHE_SIZE", DEFAULT_SIZE),
         app.config.get("PAGE_CACHE_BYTES", DEFAULT_BYTES),
     )
-    app.jinja_env.globals.update(slot=slot, csrf_token=csrf_token)
+    app.jinja_env.globals.update(slot=slot, shown_if=shown_if, csrf_token=csrf_token)
     # Flask-WTF hands templates its own csrf_token through a context
     # processor, which would win over the global; this one runs after it.
     app.context_processor(lambda: {"csrf_token": csrf_token})

@@ -365,9 +365,7 @@ pagecache.register_slot("unread_class", lambda v, c: " message--unread" if _unre
 pagecache.register_slot(
     "unread_tag", lambda v, c: '<span class="tag tag--new">New</span>' if _unread(v, c) else ""
 )
-pagecache.register_slot(
-    "hidden_unless_changeable", lambda v, c: "" if _changeable(v, c) else " hidden"
-)
+pagecache.register_condition("changeable", _changeable)
 
 
 @bp.record_once

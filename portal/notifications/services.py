@@ -2,9 +2,10 @@
 
 A person's devices: `subscribe` registers a browser's push subscription
 (checked against the allow-list and the per-account limit), `devices` lists
-them, `unsubscribe` removes one. And the notices other features raise that
-need more than one `enqueue` call: `notify_plan_changed` for the care plan,
-and `activity_dedupe_key` for the team's hourly digest of patient activity.
+them, `unsubscribe` removes one. And the notices other features raise through
+a helper here: `notify_plan_changed` for the care plan (the patient, at most
+once an hour, never for their own change), and `activity_dedupe_key`, the
+key of the team's hourly digest of patient activity.
 Services take explicit arguments (the user, `now`) and never read the request;
 the request's single commit saves what they add.
 """

@@ -32,7 +32,8 @@ from sqlalchemy import insert  # noqa: E402
 from portal import create_app  # noqa: E402
 from portal.auth.models import User, UserKind  # noqa: E402
 from portal.extensions import db  # noqa: E402
-from portal.notifications.delivery import Deliverer, payload_for  # noqa: E402
+from portal.notifications.claims import payload_for  # noqa: E402
+from portal.notifications.delivery import Deliverer  # noqa: E402
 from portal.notifications.kinds import KINDS  # noqa: E402
 from portal.notifications.models import Notification, PushSubscription  # noqa: E402
 from tests.pushservice import PushService, new_vapid, vapid_private_key_b64  # noqa: E402

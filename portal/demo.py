@@ -1,20 +1,20 @@
 """The demo clinic: accounts and plans that show everything the portal can do.
 
 `seed()` is idempotent: accounts that exist are left alone, and a patient's
-demo plan is only written when that patient record is first created. Each
-feature adds its demo data as a step in `STEPS`, run for newly created patients.
+demo plan is only written when that patient record is first created. The care
+plans are written here; each feature's demo data is a step in its own
+`demo.py` (a function of a `Demo`, from `portal.demo_context`), listed in
+`STEPS` at the bottom and run, in order, for each newly created patient.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import delete, func, select
 
-from portal.access import resolve
 from portal.auth.models import Discipline, User, UserKind
 from portal.auth.services import create_user
 from portal.careplan import services as plan
@@ -25,7 +25,9 @@ from portal.careplan.models import (
     ConcernCategory,
     Sensitivity,
 )
+from portal.demo_context import Demo
 from portal.extensions import db
+from portal.goals.demo import alex_goals, blake_goals
 from portal.goals.models import Frequency, GoalCategory, GoalStatus
 from portal.notifications.models import Notification
 from portal.patients import Patient
@@ -57,21 +59,6 @@ CAREGIVERS = [
     ("sam@example.com", "Sam Morgan"),
     ("pat@example.com", "Pat Quinn"),
 ]
-
-
-@dataclass
-class Demo:
-    """What a seed step needs: the accounts by email and the patient being seeded."""
-
-    users: dict[str, User]
-    patient: Patient
-
-    def access(self, email: str):
-        return resolve(self.users[email], self.patient.id)
-
-
-# Steps run for each newly created demo patient, in order. Features append theirs.
-STEPS: list[Callable[[Demo], None]] = []
 
 
 def _account(email: str, name: str, kind: UserKind, **fields) -> tuple[User, bool]:
@@ -372,8 +359,5 @@ def blake_plan(demo: Demo) -> None:
     )
 
 
-STEPS.extend([alex_plan, blake_plan])
-
-from portal.goals.demo import alex_goals, blake_goals  # noqa: E402  (goal entries and threads)
-
-STEPS.extend([alex_goals, blake_goals])
+# Run for each newly created demo patient, in order: the plans first, then goals on them.
+STEPS: tuple[Callable[[Demo], None], ...] = (alex_plan, blake_plan, alex_goals, blake_goals)

@@ -15,13 +15,14 @@ from sqlalchemy import func, select
 from portal.access import resolve
 from portal.auth.models import User
 from portal.extensions import db
-from portal.notifications import enqueue, kinds, services, vapid
+from portal.notifications import endpoints, enqueue, kinds, preferences, services, vapid
 from portal.notifications.models import (
     Notification,
     NotificationPreference,
     NotificationStatus,
     PushSubscription,
 )
+from portal.notifications.reminders import enqueue_due_reminders
 from tests.conftest import text_of
 from tests.pushservice import PushService
 
@@ -138,8 +139,8 @@ def test_default_allow_list_names_the_browsers_push_services(app):
         "https://notify.windows.com.evil.example/x",
         "https://evilnotify.windows.com/x",
     ]
-    assert all(services.endpoint_allowed(e, hosts) for e in allowed)
-    assert not any(services.endpoint_allowed(e, hosts) for e in refused)
+    assert all(endpoints.endpoint_allowed(e, hosts) for e in allowed)
+    assert not any(endpoints.endpoint_allowed(e, hosts) for e in refused)
 
 
 @pytest.mark.parametrize(
@@ -304,15 +305,15 @@ def test_enqueue_refuses_unknown_kinds_and_outside_urls(app, demo):
 
 def test_quiet_hours_across_midnight_and_dst():
     pref = NotificationPreference(quiet_start=time(22), quiet_end=time(7), muted=[])
-    zone = services.zone_of("America/New_York")
+    zone = preferences.zone_of("America/New_York")
     evening = datetime(2026, 3, 8, 3, 0, tzinfo=UTC)  # 22:00 EST on 7 March; DST starts 8 March
-    assert services.quiet_until(pref, zone, evening) == datetime(2026, 3, 8, 11, 0, tzinfo=UTC)
+    assert preferences.quiet_until(pref, zone, evening) == datetime(2026, 3, 8, 11, 0, tzinfo=UTC)
     early = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)  # 05:00 EST
-    assert services.quiet_until(pref, zone, early) == datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    assert preferences.quiet_until(pref, zone, early) == datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
     day = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)  # noon
-    assert services.quiet_until(pref, zone, day) is None
+    assert preferences.quiet_until(pref, zone, day) is None
     lunch = NotificationPreference(quiet_start=time(12), quiet_end=time(13), muted=[])
-    assert services.quiet_until(lunch, zone, day) == datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
+    assert preferences.quiet_until(lunch, zone, day) == datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
 
 
 def test_patient_activity_is_a_digest_per_patient_per_clinician_per_hour(app, demo):
@@ -387,7 +388,7 @@ def test_plan_change_notifies_the_patient_once_an_hour(app, demo):
 
 def reminders(app, now: datetime) -> int:
     with app.test_request_context():
-        n = services.enqueue_due_reminders(now)
+        n = enqueue_due_reminders(now)
         db.session.commit()
         return n
 

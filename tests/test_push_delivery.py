@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from portal.auth.models import User
 from portal.extensions import db
 from portal.goals.models import Goal
-from portal.notifications import enqueue, services
+from portal.notifications import enqueue, preferences, services
 from portal.notifications.delivery import Deliverer
 from portal.notifications.models import (
     Notification,
@@ -391,7 +391,7 @@ def test_quiet_hours_hold_a_notice_until_they_end(app, demo, push):
     register(app, uid, push.new_subscription())
     with app.app_context():
         user = db.session.get(User, uid)
-        services.save_preferences(
+        preferences.save_preferences(
             user,
             enabled=["replies", "plan", "reminders"],
             quiet_start=datetime.strptime("22:00", "%H:%M").time(),
@@ -416,7 +416,7 @@ def test_quiet_hours_chosen_after_enqueue_hold_at_delivery(app, demo, push):
     [nid] = notify(app, uids=[uid], now=night)
     with app.app_context():
         user = db.session.get(User, uid)
-        services.save_preferences(
+        preferences.save_preferences(
             user,
             enabled=["replies"],
             quiet_start=datetime.strptime("22:00", "%H:%M").time(),
@@ -437,7 +437,7 @@ def test_a_muted_category_is_not_sent(app, demo, push):
     register(app, uid, push.new_subscription())
     with app.app_context():
         user = db.session.get(User, uid)
-        services.save_preferences(user, enabled=["plan"], quiet_start=None, quiet_end=None)
+        preferences.save_preferences(user, enabled=["plan"], quiet_start=None, quiet_end=None)
         db.session.commit()
     [nid] = notify(app, uids=[uid])
     assert notice(app, nid).status is NotificationStatus.MUTED

@@ -5,18 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, time, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from portal.db import utcnow
+from portal.demo_context import Demo
 from portal.extensions import db
 from portal.goals import entries, lifecycle, reading
 from portal.goals.models import Goal, GoalMessage, ProgressEntry
-
-if TYPE_CHECKING:
-    from portal.demo import Demo
 
 WALKS = [  # minutes walked, how Alex felt, a note: oldest first, one a day for three weeks
     (15, 2, "Only to the corner. Knees sore."),

@@ -10,6 +10,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from portal.extensions import db
+from portal.notifications import vapid
+from portal.notifications.reminders import enqueue_due_reminders
 
 
 @click.group(help="Push notifications.")
@@ -29,8 +31,8 @@ def notify() -> None:
 @with_appcontext
 def deliver(loop: bool, interval: float) -> None:
     """Send due notifications once (and enqueue due daily reminders); --loop keeps going."""
+    # Only the deliverer needs pywebpush and requests: web workers never load them.
     from portal.notifications.delivery import Deliverer, deliver_forever
-    from portal.notifications.services import enqueue_due_reminders
 
     app = current_app._get_current_object()
     if loop:
@@ -67,8 +69,6 @@ def deliver(loop: bool, interval: float) -> None:
 @with_appcontext
 def vapid_keys(new: bool) -> None:
     """Print the VAPID public key (generating the key pair into instance/ the first time)."""
-    from portal.notifications import vapid
-
     if new:
         private = vapid.new_private_key()
         click.echo(f"VAPID_PRIVATE_KEY={private}")

@@ -1,19 +1,13 @@
 """The deliverer: drains the outbox to the push services with pywebpush (the only caller).
 
-One pass (`Deliverer.run_once`) repeats until nothing is due:
-
-1. claim a batch of due notices with a lease: a conditional UPDATE (on
-   PostgreSQL after `SELECT ... FOR UPDATE SKIP LOCKED`), so several deliverers
-   never hold the same notice; a crashed deliverer's claims expire;
-2. re-check the recipient's preferences (muted, quiet hours: held, not dropped);
-3. send to each of the recipient's devices from a bounded thread pool, with a
-   `requests.Session` per push-service origin (keep-alive) and a VAPID token
-   signed once per origin while it is valid; every send has a timeout;
-4. as each send succeeds, commit a delivered mark (`PushDelivery`): a retry or
-   a restart after a crash skips devices already served;
-5. settle each notice: sent; 404/410 delete the device; 413 and other refusals
-   fail at once; 429 waits for Retry-After; 5xx, connection errors and
-   timeouts retry with exponential backoff, then fail with the reason.
+One pass (`Deliverer.run_once`) repeats until nothing is due: claim a batch of
+due notices with a lease and work out the sends each still owes
+(`claims.py`); send to each device from a bounded thread pool, with one
+keep-alive client per push-service origin and a VAPID token signed once per
+origin while it is valid, every send with a timeout; as sends complete, commit
+their delivered marks, then settle each notice (`settle.py`) by what its sends
+came to (`outcomes.py`: 404/410, 429 and Retry-After, 5xx and backoff).
+`deliver_forever` is the `--loop` mode, which also enqueues daily reminders.
 
 Logs name notice ids, push-service origins and HTTP statuses: never a payload,
 an endpoint path, or anything about a patient.
@@ -21,7 +15,6 @@ an endpoint path, or anything about a patient.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -30,119 +23,31 @@ import time as _time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta
 
 import requests
 from flask import Flask
-from pywebpush import WebPusher, WebPushException
+from pywebpush import WebPusher
 from requests.adapters import HTTPAdapter
-from sqlalchemy import bindparam, delete, func, or_, select, update
 
-from portal.auth.models import User
 from portal.db import utcnow
 from portal.extensions import db
-from portal.notifications import kinds, vapid
-from portal.notifications.models import (
-    Notification,
-    NotificationPreference,
-    NotificationStatus,
-    PushDelivery,
-    PushSubscription,
+from portal.notifications import claims, settle, vapid
+from portal.notifications.endpoints import parse_allow_list
+from portal.notifications.models import Notification
+from portal.notifications.outcomes import (
+    DEFER,
+    SENT,
+    Job,
+    Outcome,
+    Stats,
+    classify,
+    classify_error,
 )
-from portal.notifications.services import (
-    endpoint_allowed,
-    origin_of,
-    parse_allow_list,
-    quiet_until,
-    zone_of,
-)
+from portal.notifications.reminders import enqueue_due_reminders
 from portal.notifications.transport import PushTransport
 
 log = logging.getLogger(__name__)
-
-SENT, GONE, PERMANENT, RETRY, DEFER = "sent", "gone", "permanent", "retry", "defer"
-MAX_BACKOFF = 6 * 3600
-
-
-@dataclass(frozen=True)
-class Job:
-    """One notice to one device."""
-
-    notification_id: int
-    subscription_id: int
-    info: dict
-    origin: str
-    payload: bytes
-    ttl: int
-    urgency: str
-    topic: str
-
-
-@dataclass(frozen=True)
-class Outcome:
-    job: Job
-    result: str  # SENT, GONE, PERMANENT, RETRY, DEFER
-    reason: str = ""
-    delay: float = 0.0  # RETRY/DEFER: seconds before the next attempt (Retry-After)
-
-
-@dataclass(frozen=True)
-class Pending:
-    """A claimed notice being sent, as it stood when claimed."""
-
-    id: int
-    attempts: int
-    served_before: bool  # some device received it already (before a crash or a retry)
-
-
-@dataclass
-class Stats:
-    """What one pass did, by notice (`messages` counts sends to devices)."""
-
-    claimed: int = 0
-    sent: int = 0
-    retried: int = 0
-    failed: int = 0
-    muted: int = 0
-    held: int = 0
-    no_device: int = 0
-    messages: int = 0
-    removed_devices: int = 0
-
-    def add(self, other: Stats) -> None:
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-
-def payload_for(notice_kind: kinds.Kind, url: str) -> bytes:
-    """The push message: the kind's fixed words and a portal path. No health information."""
-    return json.dumps(
-        {
-            "title": notice_kind.title,
-            "body": notice_kind.body,
-            "url": url,
-            "tag": notice_kind.topic,
-        },
-        separators=(",", ":"),
-    ).encode()
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - (now if now is not None else _time.time()))
 
 
 def _proxied_session(origin: str, proxies: dict[str, str], concurrency: int) -> requests.Session:
@@ -260,143 +165,30 @@ class Deliverer:
         stats.claimed = len(claimed)
         if not claimed:
             return stats
-        jobs, pending = self._plan(claimed, now, stats)
+        jobs, pending = claims.plan(claimed, now, stats, allow_list=self.allow_list, ttl=self.ttl)
         outcomes: dict[int, list[Outcome]] = {n.id: [] for n in pending}
         for outcome in self._send_all(jobs):
             outcomes[outcome.job.notification_id].append(outcome)
             if outcome.result == SENT:
                 stats.messages += 1
-        self._settle(pending, outcomes, now, stats)
+        settle.settle(
+            pending,
+            outcomes,
+            now,
+            stats,
+            token=self._token,
+            max_attempts=self.max_attempts,
+            backoff_seconds=self.backoff,
+        )
         db.session.commit()
         return stats
 
     def _claim(self, now: datetime) -> list[Notification]:
-        free = or_(Notification.claimed_until.is_(None), Notification.claimed_until < now)
-        due = (
-            select(Notification.id)
-            .where(
-                Notification.status == NotificationStatus.PENDING,
-                Notification.not_before <= now,
-                free,
-            )
-            .order_by(Notification.not_before, Notification.id)
-            .limit(self.batch_size)
+        """Claim a batch due at `now` for this pass (the pass settles under its token)."""
+        self._token, claimed = claims.claim(
+            now, batch_size=self.batch_size, lease=self.lease, worker=self.worker
         )
-        if db.session.get_bind().dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        ids = list(db.session.scalars(due))
-        if not ids:
-            db.session.rollback()
-            return []
-        token = self._token = f"{self.worker}:{uuid.uuid4().hex[:8]}"[:64]
-        db.session.execute(
-            update(Notification)
-            .where(
-                Notification.id.in_(ids),
-                Notification.status == NotificationStatus.PENDING,
-                free,
-            )
-            .values(claimed_by=token, claimed_until=now + self.lease)
-            .execution_options(synchronize_session=False)
-        )
-        db.session.commit()
-        return list(
-            db.session.scalars(
-                select(Notification)
-                .where(Notification.claimed_by == token)
-                .order_by(Notification.not_before, Notification.id)
-            )
-        )
-
-    def _plan(
-        self, claimed: list[Notification], now: datetime, stats: Stats
-    ) -> tuple[list[Job], list[Pending]]:
-        """Apply preferences, then list the sends still owed: (jobs, notices being sent)."""
-        user_ids = {n.user_id for n in claimed}
-        prefs = {
-            p.user_id: p
-            for p in db.session.scalars(
-                select(NotificationPreference).where(NotificationPreference.user_id.in_(user_ids))
-            )
-        }
-        zones, active = {}, set()
-        for uid, tz, is_active in db.session.execute(
-            select(User.id, User.timezone, User.is_active_account).where(User.id.in_(user_ids))
-        ):
-            zones[uid] = tz
-            if is_active:
-                active.add(uid)
-        devices: dict[int, list[PushSubscription]] = {}
-        for sub in db.session.scalars(
-            select(PushSubscription)
-            .where(PushSubscription.user_id.in_(user_ids))
-            .order_by(PushSubscription.id)
-        ):
-            devices.setdefault(sub.user_id, []).append(sub)
-        done: dict[int, set[int]] = {}
-        for notification_id, subscription_id in db.session.execute(
-            select(PushDelivery.notification_id, PushDelivery.subscription_id).where(
-                PushDelivery.notification_id.in_([n.id for n in claimed])
-            )
-        ):
-            done.setdefault(notification_id, set()).add(subscription_id)
-
-        jobs: list[Job] = []
-        pending: list[Pending] = []
-        for notice in claimed:
-            spec = kinds.KINDS.get(notice.kind)
-            pref = prefs.get(notice.user_id)
-            if spec is None:
-                self._finish(notice, NotificationStatus.FAILED, "unknown kind")
-                stats.failed += 1
-                continue
-            if notice.user_id not in active:
-                self._finish(notice, NotificationStatus.NO_DEVICE, "account disabled")
-                stats.no_device += 1
-                continue
-            if pref is not None and pref.is_muted(spec.category):
-                self._finish(notice, NotificationStatus.MUTED)
-                stats.muted += 1
-                continue
-            held_until = quiet_until(pref, zone_of(zones.get(notice.user_id)), now)
-            if held_until is not None:
-                notice.not_before = held_until
-                notice.claimed_by = notice.claimed_until = None
-                stats.held += 1
-                continue
-            payload = payload_for(spec, notice.url)
-            owed = [
-                sub
-                for sub in devices.get(notice.user_id, [])
-                if sub.id not in done.get(notice.id, set())
-                and endpoint_allowed(sub.endpoint, self.allow_list)
-            ]
-            if not owed:
-                if done.get(notice.id):
-                    self._finish(notice, NotificationStatus.SENT, sent_at=now)
-                    stats.sent += 1
-                else:
-                    self._finish(notice, NotificationStatus.NO_DEVICE)
-                    stats.no_device += 1
-                continue
-            pending.append(Pending(notice.id, notice.attempts, bool(done.get(notice.id))))
-            for sub in owed:
-                jobs.append(
-                    Job(
-                        notification_id=notice.id,
-                        subscription_id=sub.id,
-                        info=sub.info,
-                        origin=origin_of(sub.endpoint),
-                        payload=payload,
-                        ttl=spec.ttl or self.ttl,
-                        urgency=spec.urgency,
-                        topic=spec.topic,
-                    )
-                )
-        db.session.commit()  # muted, held and device-less notices are settled now
-        # The rest of the pass works from plain values: nothing left for commits to expire.
-        db.session.expunge_all()
-        return jobs, pending
+        return claimed
 
     # -- sending --------------------------------------------------------------------------------
 
@@ -438,39 +230,8 @@ class Deliverer:
             raise
 
     def _record(self, outcomes: list[Outcome]) -> None:
-        """Commit what sends mean for their devices: delivered marks, or removal."""
-        at = utcnow()
-        sent = [o.job for o in outcomes if o.result == SENT]
-        gone = [o.job for o in outcomes if o.result == GONE]
-        if not sent and not gone:
-            return
-        if sent:
-            db.session.connection().execute(
-                PushDelivery.__table__.insert(),
-                [
-                    {
-                        "notification_id": job.notification_id,
-                        "subscription_id": job.subscription_id,
-                        "sent_at": at,
-                    }
-                    for job in sent
-                ],
-            )
-            db.session.execute(
-                update(PushSubscription)
-                .where(PushSubscription.id.in_({job.subscription_id for job in sent}))
-                .values(last_success_at=at)
-                .execution_options(synchronize_session=False)
-            )
-        if gone:
-            db.session.execute(
-                delete(PushSubscription)
-                .where(PushSubscription.id.in_({job.subscription_id for job in gone}))
-                .execution_options(synchronize_session=False)
-            )
-        db.session.commit()
-        for job in gone:
-            log.info("push: removed device %s (gone)", job.subscription_id)
+        """Commit what completed sends mean for their devices: delivered marks, or removal."""
+        settle.record(outcomes)
 
     def send(self, job: Job) -> Outcome:
         """Send one message (runs on a pool thread; touches no database)."""
@@ -491,135 +252,12 @@ class Deliverer:
                 content_encoding="aes128gcm",
                 timeout=self.timeout,
             )
-        except requests.Timeout:
-            return Outcome(job, RETRY, f"timed out after {self.timeout:g}s")
-        except requests.TooManyRedirects:
-            return Outcome(job, PERMANENT, "push service answered with a redirect")
-        except requests.RequestException as error:
-            return Outcome(job, RETRY, f"connection error ({type(error).__name__})")
-        except (WebPushException, ValueError) as error:
-            return Outcome(job, PERMANENT, f"bad subscription keys ({type(error).__name__})")
-        except Exception as error:  # a bug must not wedge the batch: retry, then fail
-            log.exception("push: unexpected error sending notice %s", job.notification_id)
-            return Outcome(job, RETRY, f"unexpected error ({type(error).__name__})")
-        return self._classify(job, response)
-
-    def _classify(self, job: Job, response: requests.Response) -> Outcome:
-        status = response.status_code
-        reason = f"{status} {response.reason or ''}".strip()[:200]
-        if status in (200, 201, 202):
-            return Outcome(job, SENT, reason)
-        if status in (404, 410):
-            return Outcome(job, GONE, reason)
-        if status == 429:
-            delay = parse_retry_after(response.headers.get("Retry-After"))
-            if delay is None:
-                delay = self.backoff
-            self._paused[job.origin] = self._now + timedelta(seconds=delay)
-            return Outcome(job, RETRY, reason, delay)
-        if status >= 500:
-            return Outcome(job, RETRY, reason)
-        return Outcome(job, PERMANENT, reason)  # 413, and 400/401/403: retrying cannot help
-
-    # -- settling -------------------------------------------------------------------------------
-
-    def _settle(
-        self,
-        notices: list[Pending],
-        outcomes: dict[int, list[Outcome]],
-        now: datetime,
-        stats: Stats,
-    ) -> None:
-        """Write each notice's new state in one statement, only while this pass holds its claim."""
-        changes = []
-        for notice in notices:
-            results = outcomes[notice.id]
-            delivered = notice.served_before or any(o.result == SENT for o in results)
-            retry = [o for o in results if o.result == RETRY]
-            defer = [o for o in results if o.result == DEFER]  # not sent: no attempt counted
-            permanent = [o for o in results if o.result == PERMANENT]
-            change = {
-                "b_id": notice.id,
-                "b_attempts": notice.attempts,
-                "b_not_before": None,
-                "b_sent_at": None,
-                "b_error": None,
-            }
-            stats.removed_devices += sum(o.result == GONE for o in results)
-            if retry or defer:
-                attempts = notice.attempts + (1 if retry else 0)
-                reason = (retry or defer)[0].reason
-                change["b_attempts"] = attempts
-                if attempts >= self.max_attempts:
-                    change["b_status"] = NotificationStatus.FAILED
-                    change["b_error"] = f"gave up after {attempts} attempts: {reason}"
-                    stats.failed += 1
-                    log.warning("push: notice %s failed: %s", notice.id, change["b_error"])
-                else:
-                    # Retry-After where the service gave one, else backoff; the longest wins.
-                    delays = [o.delay for o in retry + defer if o.delay]
-                    if any(not o.delay for o in retry) or not delays:
-                        delays.append(self.backoff_for(attempts))
-                    delay = max(delays)
-                    change["b_status"] = NotificationStatus.PENDING
-                    change["b_not_before"] = now + timedelta(seconds=delay)
-                    change["b_error"] = reason
-                    stats.retried += 1
-                    log.info("push: notice %s retries in %.0fs (%s)", notice.id, delay, reason)
-            elif delivered:
-                change["b_status"] = NotificationStatus.SENT
-                change["b_sent_at"] = now
-                change["b_error"] = permanent[0].reason if permanent else None
-                stats.sent += 1
-            elif permanent:
-                change["b_status"] = NotificationStatus.FAILED
-                change["b_error"] = permanent[0].reason
-                stats.failed += 1
-                log.warning("push: notice %s failed: %s", notice.id, change["b_error"])
-            else:  # every device was gone
-                change["b_status"] = NotificationStatus.NO_DEVICE
-                change["b_error"] = results[0].reason
-                stats.no_device += 1
-            changes.append(change)
-        if not changes:
-            return
-        table = Notification.__table__
-        statement = (
-            table.update()
-            .where(table.c.id == bindparam("b_id"), table.c.claimed_by == self._token)
-            .values(
-                status=bindparam("b_status"),
-                attempts=bindparam("b_attempts"),
-                not_before=func.coalesce(
-                    bindparam("b_not_before", type_=table.c.not_before.type), table.c.not_before
-                ),
-                sent_at=func.coalesce(
-                    bindparam("b_sent_at", type_=table.c.sent_at.type), table.c.sent_at
-                ),
-                last_error=bindparam("b_error"),
-                claimed_by=None,
-                claimed_until=None,
-            )
-        )
-        db.session.connection().execute(statement, changes)
-
-    def backoff_for(self, attempts: int) -> float:
-        """Exponential backoff: base, 2 x base, 4 x base ... capped at six hours."""
-        return min(self.backoff * 2 ** max(0, attempts - 1), MAX_BACKOFF)
-
-    @staticmethod
-    def _finish(
-        notice: Notification,
-        status: NotificationStatus,
-        error: str | None = None,
-        *,
-        sent_at: datetime | None = None,
-    ) -> None:
-        notice.status = status
-        notice.last_error = error
-        notice.claimed_by = notice.claimed_until = None
-        if sent_at is not None:
-            notice.sent_at = sent_at
+        except Exception as error:  # each kind of failure is an outcome; see classify_error
+            return classify_error(job, error, self.timeout)
+        outcome = classify(job, response, self.backoff)
+        if response.status_code == 429:  # hold this push service's other sends too
+            self._paused[job.origin] = self._now + timedelta(seconds=outcome.delay)
+        return outcome
 
 
 def deliver_forever(
@@ -632,8 +270,6 @@ def deliver_forever(
     on_pass: Callable[[Stats], None] | None = None,
 ) -> None:
     """The `--loop` mode: enqueue due reminders, drain the outbox, wait, repeat until `stop`."""
-    from portal.notifications.services import enqueue_due_reminders
-
     stop = stop or threading.Event()
     last_reminders = 0.0
     with Deliverer(app) as deliverer:

@@ -1,125 +1,34 @@
-"""Notification domain operations: devices, preferences, quiet hours, reminders, plan notices.
+"""What the settings page, the API and other features ask of notifications.
 
+A person's devices: `subscribe` registers a browser's push subscription
+(checked against the allow-list and the per-account limit), `devices` lists
+them, `unsubscribe` removes one. And the notices other features raise through
+a helper here: `notify_plan_changed` for the care plan (the patient, at most
+once an hour, never for their own change), and `activity_dedupe_key`, the
+key of the team's hourly digest of patient activity.
 Services take explicit arguments (the user, `now`) and never read the request;
-views and the API call them and the request's single commit saves the result.
+the request's single commit saves what they add.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import functools
-import re
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import current_app
 from sqlalchemy import delete, func, select
 
-from portal.auth.models import User, UserKind
+from portal.auth.models import User
 from portal.db import utcnow
 from portal.extensions import db
-from portal.notifications import kinds
-from portal.notifications.models import NotificationPreference, PushSubscription
+from portal.notifications.endpoints import endpoint_allowed, endpoint_origin
 
-REMINDER_WINDOW = timedelta(hours=2)  # a reminder missed by more than this waits for tomorrow
-
-
-# -- the push-service allow-list ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AllowedService:
-    """One allow-list entry: a host name (HTTPS, port 443, `*.` for subdomains) or an origin."""
-
-    scheme: str
-    host: str
-    port: int
-
-    def matches(self, scheme: str, host: str, port: int) -> bool:
-        if scheme != self.scheme or port != self.port:
-            return False
-        if self.host.startswith("*."):
-            return host.endswith(self.host[1:]) and len(host) > len(self.host) - 1
-        return host == self.host
-
-
-_DEFAULT_PORTS = {"https": 443, "http": 80}
-
-
-def parse_allow_list(setting: str | Iterable[str | AllowedService]) -> list[AllowedService]:
-    """Parse PUSH_SERVICE_HOSTS: comma-separated host names or origins like http://127.0.0.1:8099."""
-    entries = setting.split(",") if isinstance(setting, str) else list(setting)
-    allowed = []
-    for raw in entries:
-        if isinstance(raw, AllowedService):  # already parsed (the deliverer parses once)
-            allowed.append(raw)
-            continue
-        entry = raw.strip().lower().rstrip("/")
-        if not entry:
-            continue
-        if "://" in entry:
-            parts = urlsplit(entry)
-            if parts.scheme not in _DEFAULT_PORTS or not parts.hostname or parts.path:
-                raise ValueError(f"PUSH_SERVICE_HOSTS: {raw.strip()!r} is not an origin")
-            port = parts.port or _DEFAULT_PORTS[parts.scheme]
-            allowed.append(AllowedService(parts.scheme, parts.hostname, port))
-        else:
-            allowed.append(AllowedService("https", entry, 443))
-    return allowed
-
-
-_WHITESPACE = re.compile(r"\s")
-
-
-def endpoint_origin(endpoint: str) -> tuple[str, str, int] | None:
-    """(scheme, host, port) of a well-formed push endpoint URL, or None."""
-    try:
-        parts = urlsplit(endpoint)
-        port = parts.port
-    except ValueError:
-        return None
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname:
-        return None
-    if parts.username is not None or parts.password is not None or parts.fragment:
-        return None
-    if _WHITESPACE.search(endpoint):
-        return None
-    return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
-
-
-def origin_of(endpoint: str) -> str:
-    """`scheme://host[:port]` of an endpoint: the VAPID audience and the connection pool key."""
-    parsed = endpoint_origin(endpoint)
-    if parsed is None:
-        raise ValueError("not a push endpoint URL")
-    scheme, host, port = parsed
-    return f"{scheme}://{host}" if port == _DEFAULT_PORTS[scheme] else f"{scheme}://{host}:{port}"
-
-
-def endpoint_allowed(
-    endpoint: str, setting: str | Iterable[str | AllowedService] | None = None
-) -> bool:
-    """True when the endpoint is on a push service named in PUSH_SERVICE_HOSTS."""
-    if setting is None:
-        setting = current_app.config["PUSH_SERVICE_HOSTS"]
-    parsed = endpoint_origin(endpoint)
-    if parsed is None:
-        return False
-    entries = _parsed_setting(setting) if isinstance(setting, str) else parse_allow_list(setting)
-    return any(entry.matches(*parsed) for entry in entries)
-
-
-@functools.lru_cache(maxsize=8)
-def _parsed_setting(setting: str) -> tuple[AllowedService, ...]:
-    """PUSH_SERVICE_HOSTS parsed once per distinct value, not once per endpoint checked."""
-    return tuple(parse_allow_list(setting))
-
+# The API lists each device's push service as `services.origin_of(endpoint)`.
+from portal.notifications.endpoints import origin_of as origin_of
+from portal.notifications.models import PushSubscription
+from portal.notifications.outbox import enqueue, hour_bucket, portal_path
 
 # -- devices ----------------------------------------------------------------------------------
 
@@ -258,6 +167,7 @@ def subscribe(
 
 
 def devices(user_id: int) -> list[PushSubscription]:
+    """The user's devices, oldest first."""
     return list(
         db.session.scalars(
             select(PushSubscription)
@@ -277,88 +187,7 @@ def unsubscribe(user_id: int, subscription_id: int) -> bool:
     return bool(result.rowcount)
 
 
-# -- preferences and quiet hours --------------------------------------------------------------
-
-
-def zone_of(name: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def preferences(user_id: int) -> NotificationPreference:
-    """The user's preferences (defaults, not yet saved, when they never chose)."""
-    pref = db.session.get(NotificationPreference, user_id)
-    if pref is None:
-        pref = NotificationPreference(user_id=user_id, muted=[])
-    return pref
-
-
-def save_preferences(
-    user: User,
-    *,
-    enabled: Iterable[str],
-    quiet_start: time | None,
-    quiet_end: time | None,
-    reminder_time: time | None = None,
-) -> NotificationPreference:
-    """Store the user's choices. Categories the user cannot see keep their setting."""
-    if (quiet_start is None) != (quiet_end is None):
-        raise ValueError("Give quiet hours both a start and an end, or neither.")
-    if quiet_start is not None and quiet_start == quiet_end:
-        raise ValueError("Quiet hours must start and end at different times.")
-    pref = preferences(user.id)
-    offered = {c.name for c in kinds.categories_for(user.kind)}
-    enabled = set(enabled)
-    kept = [name for name in (pref.muted or []) if name not in offered]
-    pref.muted = sorted(kept + [name for name in offered if name not in enabled])
-    pref.quiet_start, pref.quiet_end = quiet_start, quiet_end
-    if user.kind is UserKind.PATIENT:
-        if reminder_time != pref.reminder_time:
-            pref.last_reminder_on = None
-        pref.reminder_time = reminder_time
-    db.session.add(pref)
-    db.session.flush()
-    return pref
-
-
-def quiet_until(
-    pref: NotificationPreference | None, zone: ZoneInfo, at: datetime
-) -> datetime | None:
-    """When the quiet hours around `at` end (UTC), or None when `at` is not in quiet hours."""
-    if pref is None or pref.quiet_start is None or pref.quiet_end is None:
-        return None
-    start, end = pref.quiet_start, pref.quiet_end
-    if start == end:
-        return None
-    moment = at.astimezone(zone)
-    clock = moment.time().replace(tzinfo=None)
-    if start < end:  # e.g. 13:00-15:00
-        if not start <= clock < end:
-            return None
-        end_day = moment.date()
-    else:  # overnight, e.g. 22:00-07:00
-        if clock >= start:
-            end_day = moment.date() + timedelta(days=1)
-        elif clock < end:
-            end_day = moment.date()
-        else:
-            return None
-    return datetime.combine(end_day, end, tzinfo=zone).astimezone(UTC)
-
-
-# -- what notifies whom -----------------------------------------------------------------------
-
-
-def portal_path(endpoint: str, **values) -> str:
-    """A path inside the portal, built without a request (the deliverer has none)."""
-    return current_app.url_map.bind("localhost").build(endpoint, values)
-
-
-def hour_bucket(now: datetime | None = None) -> str:
-    """The UTC hour a digest belongs to, for dedupe keys: '2026112614'."""
-    return (now or utcnow()).astimezone(UTC).strftime("%Y%m%d%H")
+# -- notices other features raise -------------------------------------------------------------
 
 
 def patient_recipients(patient_user_id: int | None, patient_id: int) -> list[int]:
@@ -375,8 +204,6 @@ def notify_plan_changed(access, now: datetime | None = None) -> list:
     Called by the care plan services with the Access of whoever changed it; a
     patient changing their own plan is not told about it.
     """
-    from portal.notifications import enqueue
-
     recipients = [
         uid
         for uid in patient_recipients(access.patient_user_id, access.patient_id)
@@ -398,74 +225,3 @@ def notify_plan_changed(access, now: datetime | None = None) -> list:
 def activity_dedupe_key(patient_id: int, now: datetime | None = None) -> str:
     """The digest key for patient activity: one notice per patient per clinician per hour."""
     return f"patient_activity:{patient_id}:{{user_id}}:{hour_bucket(now)}"
-
-
-def _reminder_occurrence(reminder: time, zone: ZoneInfo, now: datetime) -> datetime:
-    """The latest local reminder time at or before `now`, in UTC."""
-    local_now = now.astimezone(zone)
-    occurrence = datetime.combine(local_now.date(), reminder, tzinfo=zone)
-    if occurrence > local_now:
-        occurrence = datetime.combine(local_now.date() - timedelta(days=1), reminder, tzinfo=zone)
-    return occurrence
-
-
-def enqueue_due_reminders(now: datetime | None = None) -> int:
-    """Enqueue today's goal reminder for each patient whose chosen local time has come.
-
-    Once per patient per local day: the dedupe key names the day, and the
-    preference remembers it so the next runs skip the patient cheaply. Only
-    patients with an active goal are reminded. Returns how many were enqueued.
-    """
-    from portal.goals.models import Goal, GoalStatus
-    from portal.notifications import enqueue
-    from portal.patients import Patient
-
-    now = now or utcnow()
-    rows = db.session.execute(
-        select(NotificationPreference, User.timezone, Patient.id)
-        .join(User, User.id == NotificationPreference.user_id)
-        .join(Patient, Patient.user_id == User.id)
-        .where(
-            NotificationPreference.reminder_time.is_not(None),
-            User.is_active_account.is_(True),
-            User.kind == UserKind.PATIENT,
-        )
-    ).all()
-    due: list[tuple[NotificationPreference, int, date]] = []
-    for pref, tz, patient_id in rows:
-        if pref.is_muted("reminders"):
-            continue
-        occurrence = _reminder_occurrence(pref.reminder_time, zone_of(tz), now)
-        day = occurrence.date()
-        if pref.last_reminder_on == day or now - occurrence > REMINDER_WINDOW:
-            continue
-        due.append((pref, patient_id, day))
-    if not due:
-        return 0
-    with_goals = set(
-        db.session.scalars(
-            select(Goal.patient_id)
-            .where(
-                Goal.patient_id.in_([pid for _, pid, _ in due]),
-                Goal.status == GoalStatus.ACTIVE,
-            )
-            .distinct()
-        )
-    )
-    count = 0
-    for pref, patient_id, day in due:
-        pref.last_reminder_on = day
-        if patient_id not in with_goals:
-            continue
-        count += len(
-            enqueue(
-                "goal_reminder",
-                [pref.user_id],
-                url=portal_path("careplan.home", patient_id=patient_id),
-                patient_id=patient_id,
-                dedupe_key=f"goal_reminder:{{user_id}}:{day.isoformat()}",
-                now=now,
-            )
-        )
-    db.session.flush()
-    return count

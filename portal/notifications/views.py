@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from portal.notifications import services, vapid
+from portal.notifications import preferences, services, vapid
 from portal.notifications.forms import settings_form
 
 bp = Blueprint("notifications", __name__, url_prefix="/settings/notifications")
@@ -15,10 +15,10 @@ bp = Blueprint("notifications", __name__, url_prefix="/settings/notifications")
 @login_required
 def settings():
     user = current_user._get_current_object()
-    pref = services.preferences(user.id)
+    pref = preferences.preferences(user.id)
     form = settings_form(user, pref, request.form if request.method == "POST" else None)
     if request.method == "POST" and form.validate_on_submit():
-        services.save_preferences(
+        preferences.save_preferences(
             user,
             enabled=form.enabled(),
             quiet_start=form.quiet_start.data,

@@ -64,7 +64,7 @@ def test_no_import_circle():
         state[node] = 1
         for dep in sorted(graph[node]):
             if state.get(dep) == 1:
-                circles.append(stack[stack.index(dep) :] + [dep])
+                circles.append([*stack[stack.index(dep) :], dep])
             elif dep not in state:
                 visit(dep, [*stack, dep])
         state[node] = 2

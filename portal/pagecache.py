@@ -156,7 +156,7 @@ def page(
     A page with flashed messages waiting is rendered afresh and not kept:
     showing them consumes them.
     """
-    g.page_context = {"now": utcnow(), "actor_id": access.actor_id, **(per_request or {})}
+    _set_context(access, per_request)
     if "_flashes" in session:
         return Markup(render_template(template, **load()))  # noqa: S704 (autoescaped)
     name = key(access, versions, template, inputs or {})
@@ -164,6 +164,23 @@ def page(
     if kept is None:
         kept = cache().put(name, _render_to_keep(template, load))
     return fill(kept)
+
+
+def render(
+    access: Access,
+    template: str,
+    /,
+    *,
+    per_request: Mapping[str, Any] | None = None,
+    **context: Any,
+) -> str:
+    """`template` rendered for this request only, its slots filled from `per_request`."""
+    _set_context(access, per_request)
+    return render_template(template, **context)
+
+
+def _set_context(access: Access, per_request: Mapping[str, Any] | None) -> None:
+    g.page_context = {"now": utcnow(), "actor_id": access.actor_id, **(per_request or {})}
 
 
 def _render_to_keep(template: str, load: Callable[[], Mapping[str, Any]]) -> Markup:

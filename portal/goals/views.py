@@ -137,7 +137,10 @@ def _render_detail(
         message_form=message_form,
         review_form=review_form,
     )
-    return render_template("goals/detail.html", **context), status
+    page_html = pagecache.render(
+        access, "goals/detail.html", per_request={"last_read": page.last_read}, **context
+    )
+    return page_html, status
 
 
 @bp.route("/<int:goal_id>/edit", methods=["GET", "POST"])

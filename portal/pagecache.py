@@ -44,7 +44,7 @@ from sqlalchemy import func, select
 
 from portal.db import utcnow
 from portal.patients import PageVersions, Patient
-from portal.when import ago
+from portal.when import ago, user_zone
 
 if TYPE_CHECKING:
     from portal.access import Access
@@ -245,16 +245,19 @@ def fill(markup: Markup) -> Markup:
     if "\x00" not in markup:
         return markup
     context = _context()
-    text = _REGION.sub(
-        lambda m: m[3] if _CONDITIONS[m[1]](_unescape(m[2]), context) else "", str(markup)
-    )
+    text = str(markup)
+    if "\x00?" in text:
+        text = _REGION.sub(
+            lambda m: m[3] if _CONDITIONS[m[1]](_unescape(m[2]), context) else "", text
+        )
     return Markup(  # noqa: S704 (the kept markup was escaped; slot functions escape)
         _SLOT.sub(lambda m: _SLOTS[m[1]](_unescape(m[2]), context), text)
     )
 
 
 def _unescape(text: str) -> str:
-    return Markup(text).unescape()  # noqa: S704 (reverses slot()'s escape)
+    """Reverses slot()'s escape (most values, times and numbers, have nothing to unescape)."""
+    return Markup(text).unescape() if "&" in text else text  # noqa: S704
 
 
 def _context() -> dict[str, Any]:
@@ -264,11 +267,19 @@ def _context() -> dict[str, Any]:
     return context
 
 
+def _once(context: dict[str, Any], name: str, make: Callable[[], Any]) -> Any:
+    """A value worked out once per response, however many slots use it."""
+    if name not in context:
+        context[name] = make()
+    return context[name]
+
+
 def _ago(value: str, context: dict[str, Any]) -> str:
-    return str(escape(ago(datetime.fromisoformat(value), context["now"])))
+    zone = _once(context, "zone", user_zone)
+    return str(escape(ago(datetime.fromisoformat(value), context["now"], zone)))
 
 
-register_slot("csrf", lambda _value, _context: generate_csrf())
+register_slot("csrf", lambda _value, context: _once(context, "csrf", generate_csrf))
 register_slot("key", lambda _value, _context: str(uuid.uuid4()))
 register_slot("ago", _ago)
 

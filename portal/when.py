@@ -38,8 +38,8 @@ def format_date(value: date | None) -> str:
     return f"{value.day} {value:%b %Y}"
 
 
-def ago(value: datetime | None, now: datetime | None = None) -> str:
-    """'2 hours ago', 'yesterday', or a date: how people say when."""
+def ago(value: datetime | None, now: datetime | None = None, zone: ZoneInfo | None = None) -> str:
+    """'2 hours ago', 'yesterday', or a date: how people say when (in `zone`, else the user's)."""
     if value is None:
         return ""
     now = now or datetime.now(UTC)
@@ -52,9 +52,11 @@ def ago(value: datetime | None, now: datetime | None = None) -> str:
     if seconds < 86400:
         hours = seconds // 3600
         return f"{hours} hour{'s' if hours != 1 else ''} ago"
-    days = (local(now).date() - local(value).date()).days
+    zone = zone or user_zone()
+    day = value.astimezone(zone).date()
+    days = (now.astimezone(zone).date() - day).days
     if days == 1:
         return "yesterday"
     if days < 7:
         return f"{days} days ago"
-    return format_date(value)
+    return format_date(day)

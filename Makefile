@@ -22,10 +22,31 @@ PYTEST_ARGS ?=
 RUN_HOST ?= 127.0.0.1
 RUN_PORT ?= 5000
 
-# Stamps record that the venv matches the requirements files; they are remade
-# (pip re-run) only when a requirements file is newer than the stamp.
+# Stamps record that the venv matches the lock files; they are remade (pip
+# re-run) only when a lock file is newer than the stamp.
 BASE_STAMP := $(VENV)/.installed-base
 DEV_STAMP  := $(VENV)/.installed-dev
+
+# Installs come only from the locks (requirements*.txt: exact versions with
+# sha256 hashes, written by `make lock`); --require-hashes makes pip refuse
+# anything unpinned or unhashed rather than quietly resolving it. The venv's
+# own pip is used as it comes: an unpinned `pip install --upgrade pip` would be
+# the one install the lock does not cover.
+PIP_INSTALL := $(PY) -m pip install --quiet --require-hashes
+
+# `make lock` resolves with uv (a single binary, itself pinned and hashed in
+# requirements-dev.txt). uv never reads pip's configuration, so this machine's
+# extra local indexes and find-links cannot leak into the lock; --no-config and
+# the unset UV_* variables keep uv's own configuration out as well. The lock is
+# thus resolved from the public index alone, as a fresh CI machine sees it.
+# --universal: one lock valid on every platform and Python >= 3.11
+# (pyproject.toml's requires-python), with markers where they differ.
+UV         := $(VENV)/bin/uv
+LOCK_ARGS  ?=
+UV_COMPILE := env -u UV_INDEX -u UV_INDEX_URL -u UV_DEFAULT_INDEX -u UV_EXTRA_INDEX_URL \
+  -u UV_FIND_LINKS -u UV_CONSTRAINT -u UV_OVERRIDE -u UV_NO_INDEX -u UV_OFFLINE \
+  $(UV) --no-config pip compile --quiet --universal --python-version 3.11 \
+  --generate-hashes --custom-compile-command "make lock" $(LOCK_ARGS)
 
 # System packages each target needs (see scripts/ensure-system-deps.sh).
 TEST_SYSDEPS          := chromium
@@ -38,7 +59,7 @@ $(1) $(PYTEST) $(2) $(PYTEST_ARGS) || { rc=$$?; \
   exit "$$rc"; }
 endef
 
-.PHONY: help venv venv-dev run test test-postgres bench screenshots lighthouse lint format clean distclean js-deps
+.PHONY: help venv venv-dev lock run test test-postgres bench screenshots lighthouse lint format clean distclean js-deps
 
 help: ## Show this list of targets
 	@echo "Usage: make TARGET"
@@ -49,18 +70,25 @@ $(PY):
 	$(PYTHON_SYS) -m venv $(VENV)
 
 $(BASE_STAMP): requirements.txt | $(PY)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PIP_INSTALL) -r requirements.txt
 	touch $@
 
+# requirements-dev.txt holds the runtime packages too, at the same versions.
 $(DEV_STAMP): requirements.txt requirements-dev.txt | $(PY)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PIP_INSTALL) -r requirements-dev.txt
 	touch $@
 
-venv: $(BASE_STAMP) ## Create .venv with the runtime requirements
+venv: $(BASE_STAMP) ## Create .venv with the runtime requirements (from requirements.txt)
 
-venv-dev: $(DEV_STAMP) ## Create .venv with runtime + dev requirements
+venv-dev: $(DEV_STAMP) ## Create .venv with runtime + dev requirements (from requirements-dev.txt)
+
+# Not a prerequisite on the stamp: after a merge the locks may be stale or in
+# conflict, and re-locking must not first need them installable. An existing
+# .venv's uv is used as is; only a venv without uv is installed first.
+lock: | $(PY) ## Re-lock requirements*.txt from requirements*.in (LOCK_ARGS=--upgrade moves every pin)
+	@if [ ! -x $(UV) ]; then $(MAKE) --no-print-directory $(DEV_STAMP); fi
+	$(UV_COMPILE) -o requirements.txt requirements.in
+	$(UV_COMPILE) -o requirements-dev.txt requirements-dev.in
 
 # Front-end test deps (axe-core) only when the project declares them. npm ci
 # wipes node_modules, so a stamp skips it while package*.json are unchanged.

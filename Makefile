@@ -90,19 +90,26 @@ lock: | $(PY) ## Re-lock requirements*.txt from requirements*.in (LOCK_ARGS=--up
 	$(UV_COMPILE) -o requirements.txt requirements.in
 	$(UV_COMPILE) -o requirements-dev.txt requirements-dev.in
 
-# Front-end test deps (axe-core) only when the project declares them. npm ci
-# wipes node_modules, so a stamp skips it while package*.json are unchanged.
-js-deps:
-	@if [ -f package.json ]; then \
-	  bash scripts/ensure-system-deps.sh npm; \
-	  stamp=node_modules/.carecircle-installed; \
-	  if [ ! -f "$$stamp" ] || [ package.json -nt "$$stamp" ] \
-	     || { [ -f package-lock.json ] && [ package-lock.json -nt "$$stamp" ]; }; then \
-	    if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; \
-	    else npm install --no-audit --no-fund; fi; \
-	    touch "$$stamp"; \
-	  fi; \
-	fi
+# npm trees, each installed from its lock by `npm ci`. The root one is the
+# browser suite's axe-core and nothing else; Lighthouse's ~200 packages live in
+# benchmarks/lighthouse/ and only `make lighthouse` installs them. npm ci wipes
+# node_modules, so a stamp inside it skips the install while package*.json are
+# unchanged.
+JS_STAMP         := node_modules/.carecircle-installed
+LIGHTHOUSE_DIR   := benchmarks/lighthouse
+LIGHTHOUSE_STAMP := $(LIGHTHOUSE_DIR)/node_modules/.carecircle-installed
+
+$(JS_STAMP): package.json package-lock.json
+	bash scripts/ensure-system-deps.sh npm
+	npm ci --no-audit --no-fund
+	touch $@
+
+$(LIGHTHOUSE_STAMP): $(LIGHTHOUSE_DIR)/package.json $(LIGHTHOUSE_DIR)/package-lock.json
+	bash scripts/ensure-system-deps.sh npm
+	cd $(LIGHTHOUSE_DIR) && npm ci --no-audit --no-fund
+	touch $@
+
+js-deps: $(JS_STAMP)
 
 # The notifier runs in the background for as long as the dev server does; the
 # trap stops it however the server ends (Ctrl-C, crash, normal exit).
@@ -138,9 +145,8 @@ screenshots: $(DEV_STAMP) ## Refresh the README's phone-sized screenshots in doc
 	UPDATE_SCREENSHOTS=1 $(PYTEST) -q tests/browser/test_screenshots.py \
 	  tests/browser/test_pwa_offline.py tests/browser/test_flows.py
 
-lighthouse: $(DEV_STAMP) ## Lighthouse scores (performance, accessibility, best practices) of the plan page
+lighthouse: $(DEV_STAMP) $(LIGHTHOUSE_STAMP) ## Lighthouse scores (performance, accessibility, best practices) of the plan page
 	bash scripts/ensure-system-deps.sh $(TEST_SYSDEPS)
-	@$(MAKE) --no-print-directory js-deps
 	$(PY) benchmarks/lighthouse.py --runs 3
 
 lint: $(DEV_STAMP) ## ruff check + ruff format --check
@@ -152,9 +158,9 @@ format: $(DEV_STAMP) ## Apply ruff fixes and formatting
 	$(RUFF) format .
 
 clean: ## Remove caches (keeps .venv and node_modules)
-	find . -path ./$(VENV) -prune -o -path ./node_modules -prune -o \
+	find . -path ./$(VENV) -prune -o -name node_modules -prune -o \
 	  -type d -name __pycache__ -exec rm -rf {} +
 	rm -rf .pytest_cache .ruff_cache htmlcov .coverage
 
 distclean: clean ## clean, plus remove .venv and node_modules
-	rm -rf $(VENV) node_modules
+	rm -rf $(VENV) node_modules $(LIGHTHOUSE_DIR)/node_modules

@@ -82,10 +82,18 @@ venv: $(BASE_STAMP) ## Create .venv with the runtime requirements (from requirem
 
 venv-dev: $(DEV_STAMP) ## Create .venv with runtime + dev requirements (from requirements-dev.txt)
 
-# Not a prerequisite on the stamp: after a merge the locks may be stale or in
-# conflict, and re-locking must not first need them installable. An existing
-# .venv's uv is used as is; only a venv without uv is installed first.
+# Not a prerequisite on the stamp: after a merge the locks may be stale, and
+# re-locking must not first need them installable. An existing .venv's uv is
+# used as is; only a venv without uv is installed first. uv reads the old lock
+# to keep its pins, so a lock left in merge conflict is refused with the way out
+# (keep either side; the re-lock adds what the other side brought).
 lock: | $(PY) ## Re-lock requirements*.txt from requirements*.in (LOCK_ARGS=--upgrade moves every pin)
+	@for f in requirements.txt requirements-dev.txt; do \
+	  if grep -qE '^(<<<<<<<|=======|>>>>>>>)' "$$f" 2>/dev/null; then \
+	    echo "$$f is in merge conflict: keep one side (git checkout --ours $$f)," \
+	      "then make lock again" >&2; exit 1; \
+	  fi; \
+	done
 	@if [ ! -x $(UV) ]; then $(MAKE) --no-print-directory $(DEV_STAMP); fi
 	$(UV_COMPILE) -o requirements.txt requirements.in
 	$(UV_COMPILE) -o requirements-dev.txt requirements-dev.in

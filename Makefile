@@ -22,10 +22,31 @@ PYTEST_ARGS ?=
 RUN_HOST ?= 127.0.0.1
 RUN_PORT ?= 5000
 
-# Stamps record that the venv matches the requirements files; they are remade
-# (pip re-run) only when a requirements file is newer than the stamp.
+# Stamps record that the venv matches the lock files; they are remade (pip
+# re-run) only when a lock file is newer than the stamp.
 BASE_STAMP := $(VENV)/.installed-base
 DEV_STAMP  := $(VENV)/.installed-dev
+
+# Installs come only from the locks (requirements*.txt: exact versions with
+# sha256 hashes, written by `make lock`); --require-hashes makes pip refuse
+# anything unpinned or unhashed rather than quietly resolving it. The venv's
+# own pip is used as it comes: an unpinned `pip install --upgrade pip` would be
+# the one install the lock does not cover.
+PIP_INSTALL := $(PY) -m pip install --quiet --require-hashes
+
+# `make lock` resolves with uv (a single binary, itself pinned and hashed in
+# requirements-dev.txt). uv never reads pip's configuration, so this machine's
+# extra local indexes and find-links cannot leak into the lock; --no-config and
+# the unset UV_* variables keep uv's own configuration out as well. The lock is
+# thus resolved from the public index alone, as a fresh CI machine sees it.
+# --universal: one lock valid on every platform and Python >= 3.11
+# (pyproject.toml's requires-python), with markers where they differ.
+UV         := $(VENV)/bin/uv
+LOCK_ARGS  ?=
+UV_COMPILE := env -u UV_INDEX -u UV_INDEX_URL -u UV_DEFAULT_INDEX -u UV_EXTRA_INDEX_URL \
+  -u UV_FIND_LINKS -u UV_CONSTRAINT -u UV_OVERRIDE -u UV_NO_INDEX -u UV_OFFLINE \
+  $(UV) --no-config pip compile --quiet --universal --python-version 3.11 \
+  --generate-hashes --custom-compile-command "make lock" $(LOCK_ARGS)
 
 # System packages each target needs (see scripts/ensure-system-deps.sh).
 TEST_SYSDEPS          := chromium
@@ -38,7 +59,7 @@ $(1) $(PYTEST) $(2) $(PYTEST_ARGS) || { rc=$$?; \
   exit "$$rc"; }
 endef
 
-.PHONY: help venv venv-dev run test test-postgres bench screenshots lighthouse lint format clean distclean js-deps
+.PHONY: help venv venv-dev lock run test test-postgres bench screenshots lighthouse lint format clean distclean js-deps
 
 help: ## Show this list of targets
 	@echo "Usage: make TARGET"
@@ -49,32 +70,54 @@ $(PY):
 	$(PYTHON_SYS) -m venv $(VENV)
 
 $(BASE_STAMP): requirements.txt | $(PY)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PIP_INSTALL) -r requirements.txt
 	touch $@
 
+# requirements-dev.txt holds the runtime packages too, at the same versions.
 $(DEV_STAMP): requirements.txt requirements-dev.txt | $(PY)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PIP_INSTALL) -r requirements-dev.txt
 	touch $@
 
-venv: $(BASE_STAMP) ## Create .venv with the runtime requirements
+venv: $(BASE_STAMP) ## Create .venv with the runtime requirements (from requirements.txt)
 
-venv-dev: $(DEV_STAMP) ## Create .venv with runtime + dev requirements
+venv-dev: $(DEV_STAMP) ## Create .venv with runtime + dev requirements (from requirements-dev.txt)
 
-# Front-end test deps (axe-core) only when the project declares them. npm ci
-# wipes node_modules, so a stamp skips it while package*.json are unchanged.
-js-deps:
-	@if [ -f package.json ]; then \
-	  bash scripts/ensure-system-deps.sh npm; \
-	  stamp=node_modules/.carecircle-installed; \
-	  if [ ! -f "$$stamp" ] || [ package.json -nt "$$stamp" ] \
-	     || { [ -f package-lock.json ] && [ package-lock.json -nt "$$stamp" ]; }; then \
-	    if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; \
-	    else npm install --no-audit --no-fund; fi; \
-	    touch "$$stamp"; \
+# Not a prerequisite on the stamp: after a merge the locks may be stale, and
+# re-locking must not first need them installable. An existing .venv's uv is
+# used as is; only a venv without uv is installed first. uv reads the old lock
+# to keep its pins, so a lock left in merge conflict is refused with the way out
+# (keep either side; the re-lock adds what the other side brought).
+lock: | $(PY) ## Re-lock requirements*.txt from requirements*.in (LOCK_ARGS=--upgrade moves every pin)
+	@for f in requirements.txt requirements-dev.txt; do \
+	  if grep -qE '^(<<<<<<<|=======|>>>>>>>)' "$$f" 2>/dev/null; then \
+	    echo "$$f is in merge conflict: keep one side (git checkout --ours $$f)," \
+	      "then make lock again" >&2; exit 1; \
 	  fi; \
-	fi
+	done
+	@if [ ! -x $(UV) ]; then $(MAKE) --no-print-directory $(DEV_STAMP); fi
+	$(UV_COMPILE) -o requirements.txt requirements.in
+	$(UV_COMPILE) -o requirements-dev.txt requirements-dev.in
+
+# npm trees, each installed from its lock by `npm ci`. The root one is the
+# browser suite's axe-core and nothing else; Lighthouse's ~200 packages live in
+# benchmarks/lighthouse/ and only `make lighthouse` installs them. npm ci wipes
+# node_modules, so a stamp inside it skips the install while package*.json are
+# unchanged.
+JS_STAMP         := node_modules/.carecircle-installed
+LIGHTHOUSE_DIR   := benchmarks/lighthouse
+LIGHTHOUSE_STAMP := $(LIGHTHOUSE_DIR)/node_modules/.carecircle-installed
+
+$(JS_STAMP): package.json package-lock.json
+	bash scripts/ensure-system-deps.sh npm
+	npm ci --no-audit --no-fund
+	touch $@
+
+$(LIGHTHOUSE_STAMP): $(LIGHTHOUSE_DIR)/package.json $(LIGHTHOUSE_DIR)/package-lock.json
+	bash scripts/ensure-system-deps.sh npm
+	cd $(LIGHTHOUSE_DIR) && npm ci --no-audit --no-fund
+	touch $@
+
+js-deps: $(JS_STAMP)
 
 # The notifier runs in the background for as long as the dev server does; the
 # trap stops it however the server ends (Ctrl-C, crash, normal exit).
@@ -110,9 +153,8 @@ screenshots: $(DEV_STAMP) ## Refresh the README's phone-sized screenshots in doc
 	UPDATE_SCREENSHOTS=1 $(PYTEST) -q tests/browser/test_screenshots.py \
 	  tests/browser/test_pwa_offline.py tests/browser/test_flows.py
 
-lighthouse: $(DEV_STAMP) ## Lighthouse scores (performance, accessibility, best practices) of the plan page
+lighthouse: $(DEV_STAMP) $(LIGHTHOUSE_STAMP) ## Lighthouse scores (performance, accessibility, best practices) of the plan page
 	bash scripts/ensure-system-deps.sh $(TEST_SYSDEPS)
-	@$(MAKE) --no-print-directory js-deps
 	$(PY) benchmarks/lighthouse.py --runs 3
 
 lint: $(DEV_STAMP) ## ruff check + ruff format --check
@@ -124,9 +166,9 @@ format: $(DEV_STAMP) ## Apply ruff fixes and formatting
 	$(RUFF) format .
 
 clean: ## Remove caches (keeps .venv and node_modules)
-	find . -path ./$(VENV) -prune -o -path ./node_modules -prune -o \
+	find . -path ./$(VENV) -prune -o -name node_modules -prune -o \
 	  -type d -name __pycache__ -exec rm -rf {} +
 	rm -rf .pytest_cache .ruff_cache htmlcov .coverage
 
 distclean: clean ## clean, plus remove .venv and node_modules
-	rm -rf $(VENV) node_modules
+	rm -rf $(VENV) node_modules $(LIGHTHOUSE_DIR)/node_modules

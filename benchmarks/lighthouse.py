@@ -1,8 +1,9 @@
 """Lighthouse on the patient's plan page, as a phone sees it.
 
 Runs the portal under gunicorn on a fresh SQLite database seeded with the demo,
-signs in as Alex, and runs the npm `lighthouse` (mobile emulation and
-throttling, its defaults) against /p/<Alex>/plan with the session cookie passed
+signs in as Alex, and runs the npm `lighthouse` installed in
+benchmarks/lighthouse/ by `make lighthouse` (mobile emulation and throttling,
+its defaults) against /p/<Alex>/plan with the session cookie passed
 by --extra-headers. Chromium is Debian's (/usr/bin/chromium, CHROME_PATH);
 nothing is downloaded. Prints the performance, accessibility and best-practices
 scores against the targets; exits 1 when a target is missed (--report-only: 0).
@@ -27,6 +28,8 @@ from pathlib import Path
 import harness
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Its own npm tree, so the test suite's `npm ci` at the root installs axe-core only.
+LIGHTHOUSE_DIR = Path(__file__).resolve().parent / "lighthouse"
 CHROMIUM = "/usr/bin/chromium"
 CHROME_FLAGS = [
     "--headless=new",
@@ -79,9 +82,11 @@ def create_all(env: dict[str, str]) -> None:
 
 
 def lighthouse(url: str, cookie: str) -> dict:
-    binary = REPO_ROOT / "node_modules" / ".bin" / "lighthouse"
+    binary = LIGHTHOUSE_DIR / "node_modules" / ".bin" / "lighthouse"
     if not binary.exists():
-        raise SystemExit("node_modules/.bin/lighthouse is missing: run `npm ci` first")
+        raise SystemExit(
+            f"{binary} is missing: run `make lighthouse` (or `npm ci` in {LIGHTHOUSE_DIR})"
+        )
     cmd = [
         str(binary),
         url,

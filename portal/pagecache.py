@@ -28,7 +28,6 @@ recently used out) and emptied by `clear()` (e.g. between tests).
 
 from __future__ import annotations
 
-import re
 import threading
 import uuid
 from collections import OrderedDict
@@ -196,8 +195,8 @@ def _render_to_keep(template: str, load: Callable[[], Mapping[str, Any]]) -> Mar
 
 # Slots ---------------------------------------------------------------------
 
-_SLOT = re.compile("\x00(\\w+)\x1f([^\x00]*)\x00")
-_REGION = re.compile("\x00\\?(\\w+)\x1f([^\x00]*)\x00(.*?)\x00/\\?\x00", re.S)
+# Kept markup is text and placeholders: NUL, then "name US value" (a slot),
+# "?name US value" (a region's start) or "/?" (its end), then NUL.
 _SLOTS: dict[str, Callable[[str, dict[str, Any]], str]] = {}
 _CONDITIONS: dict[str, Callable[[str, dict[str, Any]], bool]] = {}
 
@@ -241,18 +240,26 @@ def slot(name: str, value: Any = "") -> Markup:
 
 
 def fill(markup: Markup) -> Markup:
-    """`markup` with every slot filled for this request."""
+    """`markup` with every slot filled, and every region kept or dropped, for this request."""
     if "\x00" not in markup:
         return markup
     context = _context()
-    text = str(markup)
-    if "\x00?" in text:
-        text = _REGION.sub(
-            lambda m: m[3] if _CONDITIONS[m[1]](_unescape(m[2]), context) else "", text
-        )
-    return Markup(  # noqa: S704 (the kept markup was escaped; slot functions escape)
-        _SLOT.sub(lambda m: _SLOTS[m[1]](_unescape(m[2]), context), text)
-    )
+    parts = str(markup).split("\x00")  # text, placeholder, text, placeholder, ..., text
+    out = [parts[0]]
+    skipping = False
+    for i in range(1, len(parts), 2):
+        spec = parts[i]
+        if spec == "/?":
+            skipping = False
+        elif not skipping:
+            name, _, value = spec.partition("\x1f")
+            if name[0] == "?":
+                skipping = not _CONDITIONS[name[1:]](_unescape(value), context)
+            else:
+                out.append(_SLOTS[name](_unescape(value), context))
+        if not skipping:
+            out.append(parts[i + 1])
+    return Markup("".join(out))  # noqa: S704 (the kept markup was escaped; slot functions escape)
 
 
 def _unescape(text: str) -> str:

@@ -1,0 +1,205 @@
+"""Grow the benchmark's clinic to 10,000 more patients and 1,000,000 progress entries (bench only).
+
+Run inside the benchmark's environment after `seed-demo` and `seed_panel.py`:
+`python benchmarks/seed_large.py [PATIENTS] [ENTRIES]`. The demo clinic and
+Dr. Rivera's panel stay as they are, so every page measures the same people;
+only the tables around them grow, as a clinic's do over a few years:
+
+- 50 more clinicians, each with a panel of PATIENTS / 50 patients;
+- each patient two daily goals, one of them waiting for a team reply (so the
+  clinic has PATIENTS goals waiting, on other clinicians' panels);
+- ENTRIES progress entries spread evenly over those goals, one a day going
+  back from yesterday (so a goal's 14-day window holds 14 of them).
+
+Rows go in with Core executemany in chunks (not the ORM, row by row), with
+explicit ids taken after the current maximum; on PostgreSQL the id sequences are
+moved past them and the tables analysed afterwards, as autovacuum would.
+Any database trigger (e.g. one that keeps versions) fires as for any writer.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import Table, func, select, text
+from sqlalchemy.engine import Connection
+
+from portal import create_app
+from portal.auth.models import Discipline, User, UserKind
+from portal.careplan.models import CareTeamMember
+from portal.extensions import db
+from portal.goals.models import Frequency, Goal, GoalCategory, GoalStatus, ProgressEntry
+from portal.patients import Patient
+
+CLINICIANS = 50
+GOALS_PER_PATIENT = 2
+CHUNK = 20_000
+
+
+def _next_id(conn: Connection, table: Table) -> int:
+    return (conn.scalar(select(func.max(table.c.id))) or 0) + 1
+
+
+def _insert(conn: Connection, table: Table, rows: Iterator[dict]) -> int:
+    """executemany in chunks, so a million rows never sit in memory at once."""
+    done, chunk = 0, []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == CHUNK:
+            conn.execute(table.insert(), chunk)
+            done, chunk = done + len(chunk), []
+    if chunk:
+        conn.execute(table.insert(), chunk)
+        done += len(chunk)
+    return done
+
+
+def seed_large(patients: int, entries: int) -> dict[str, int]:
+    """Insert the large clinic; return how many rows went into each table."""
+    users_t, patients_t = User.__table__, Patient.__table__
+    team_t, goals_t, entries_t = CareTeamMember.__table__, Goal.__table__, ProgressEntry.__table__
+    now = datetime.now(UTC)
+    yesterday = date.today() - timedelta(days=1)
+    goals = patients * GOALS_PER_PATIENT
+    days = max(1, -(-entries // goals))  # entries per goal, one a day
+    counts: dict[str, int] = {}
+    with db.engine.begin() as conn:
+        user0, patient0 = _next_id(conn, users_t), _next_id(conn, patients_t)
+        team0, goal0 = _next_id(conn, team_t), _next_id(conn, goals_t)
+        entry0 = _next_id(conn, entries_t)
+        clinician_ids = list(range(user0, user0 + CLINICIANS))
+        patient_user0 = user0 + CLINICIANS
+
+        def users() -> Iterator[dict]:
+            for n, uid in enumerate(clinician_ids):
+                yield {
+                    "id": uid,
+                    "email": f"large-clinician{n}@example.com",
+                    "password_hash": "!",  # matches no password
+                    "name": f"Dr. Large {n}",
+                    "kind": UserKind.CLINICIAN,
+                    "discipline": Discipline.PRIMARY_CARE,
+                    "created_at": now,
+                }
+            for n in range(patients):
+                yield {
+                    "id": patient_user0 + n,
+                    "email": f"large{n}@example.com",
+                    "password_hash": "!",
+                    "name": f"Large Patient {n}",
+                    "kind": UserKind.PATIENT,
+                    "discipline": None,  # executemany: every row names the same columns
+                    "created_at": now,
+                }
+
+        counts["users"] = _insert(conn, users_t, users())
+        counts["patients"] = _insert(
+            conn,
+            patients_t,
+            (
+                {
+                    "id": patient0 + n,
+                    "user_id": patient_user0 + n,
+                    "given_name": "Large",
+                    "family_name": f"Patient {n:05d}",
+                    "created_at": now,
+                }
+                for n in range(patients)
+            ),
+        )
+        counts["care_team_members"] = _insert(
+            conn,
+            team_t,
+            (
+                {
+                    "id": team0 + n,
+                    "patient_id": patient0 + n,
+                    "user_id": clinician_ids[n % CLINICIANS],
+                    "role": "Primary care physician",
+                    "discipline": Discipline.PRIMARY_CARE,
+                    "is_lead": True,
+                    "added_at": now,
+                }
+                for n in range(patients)
+            ),
+        )
+
+        def goal_rows() -> Iterator[dict]:
+            for n in range(goals):
+                waiting = n % GOALS_PER_PATIENT == 0
+                yield {
+                    "id": goal0 + n,
+                    "patient_id": patient0 + n // GOALS_PER_PATIENT,
+                    "title": "Walk every day" if waiting else "Sleep by eleven",
+                    "category": GoalCategory.PHYSICAL_ACTIVITY if waiting else GoalCategory.SLEEP,
+                    "measure": "minutes" if waiting else "done",
+                    "target_value": Decimal(20) if waiting else None,
+                    "frequency": Frequency.DAILY,
+                    "status": GoalStatus.ACTIVE,
+                    "created_at": now - timedelta(days=days + 1),
+                    "updated_at": now,
+                    # Spread over the last week, so they sort among the panel's own.
+                    "awaiting_reply_since": now - timedelta(minutes=n % 10_000)
+                    if waiting
+                    else None,
+                }
+
+        counts["goals"] = _insert(conn, goals_t, goal_rows())
+
+        def entry_rows() -> Iterator[dict]:
+            n = 0
+            for g in range(goals):
+                numeric = g % GOALS_PER_PATIENT == 0
+                for d in range(days):
+                    if n == entries:
+                        return
+                    day = yesterday - timedelta(days=d)
+                    yield {
+                        "id": entry0 + n,
+                        "goal_id": goal0 + g,
+                        "patient_id": patient0 + g // GOALS_PER_PATIENT,
+                        "entry_date": day,
+                        "value": Decimal(10 + d % 30) if numeric else None,
+                        "done": None if numeric else d % 3 != 0,
+                        "note": "",
+                        "idempotency_key": f"seed-{n}",
+                        "fingerprint": "0" * 64,
+                        "created_at": datetime.combine(day, datetime.min.time(), UTC),
+                        "created_by_id": patient_user0 + g // GOALS_PER_PATIENT,
+                    }
+                    n += 1
+
+        counts["progress_entries"] = _insert(conn, entries_t, entry_rows())
+        if conn.dialect.name == "postgresql":
+            for table in (users_t, patients_t, team_t, goals_t, entries_t):
+                conn.execute(
+                    select(
+                        func.setval(
+                            func.pg_get_serial_sequence(table.name, "id"),
+                            select(func.max(table.c.id)).scalar_subquery(),
+                        )
+                    )
+                )
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("ANALYZE"))
+    return counts
+
+
+if __name__ == "__main__":
+    started = time.monotonic()
+    app = create_app()
+    with app.app_context():
+        made = seed_large(
+            int(sys.argv[1]) if len(sys.argv) > 1 else 10_000,
+            int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000,
+        )
+    rows = ", ".join(f"{n:,} {table}" for table, n in made.items())
+    print(f"seeded {rows} in {time.monotonic() - started:.0f} s")

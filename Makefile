@@ -29,7 +29,7 @@ DEV_STAMP  := $(VENV)/.installed-dev
 
 # System packages each target needs (see scripts/ensure-system-deps.sh).
 TEST_SYSDEPS          := chromium
-BENCH_SYSDEPS         := wrk
+BENCH_SYSDEPS         := wrk postgresql
 
 # Run pytest; make "no tests collected" (exit 5) explicit rather than silent.
 define run_pytest

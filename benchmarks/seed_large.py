@@ -11,8 +11,9 @@ only the tables around them grow, as a clinic's do over a few years:
 - ENTRIES progress entries spread evenly over those goals, one a day going
   back from yesterday (so a goal's 14-day window holds 14 of them).
 
-Rows go in with Core executemany in chunks on SQLite and COPY on PostgreSQL
-(not the ORM, row by row), with explicit ids taken after the current maximum;
+Rows go in with Core executemany in chunks on SQLite and COPY on PostgreSQL,
+the entries with one INSERT ... SELECT over number series (never the ORM, row
+by row), with explicit ids taken after the current maximum;
 on PostgreSQL the id sequences are moved past them and the tables analysed
 afterwards, as autovacuum would.
 Any database trigger (e.g. one that keeps versions) fires as for any writer.
@@ -106,43 +107,58 @@ def _generate_entries(
     days: int,
     entries: int,
 ) -> int:
-    """The same entries as `entry_rows` in seed_large, made by PostgreSQL's generate_series.
+    """`entries` entries, one a day per goal going back from yesterday, made by the database.
 
     Even COPY spends about 20 s of Python per 100,000 rows on a busy 2-core
-    machine; this runs in the server. Columns left out get their Python-side
-    default, evaluated once. Foreign-key checks (three per row, with row locks)
-    took most of the rest; they are skipped for this one statement
-    (session_replication_role = replica, which also skips triggers): the rows
-    point at what was inserted just before, by construction, and seeding a
-    state is not a change any kept page could have seen.
+    machine, executemany on SQLite about as much; a single INSERT ... SELECT
+    over two number series runs in the database. Columns left out get their
+    Python-side default, evaluated once. On PostgreSQL the foreign-key checks
+    (three per row, with row locks) took most of the rest; they are skipped for
+    this one statement (session_replication_role = replica, which also skips
+    triggers): the rows point at what was inserted just before, by
+    construction, and seeding a state is not a change any kept page could have
+    seen. SQLite's checks are plain index lookups and stay.
     """
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        day = "CAST(:yesterday AS date) - d"
+        created = f"({day})::timestamp AT TIME ZONE 'UTC'"
+        series = "generate_series(0, :goals - 1) AS g, generate_series(0, :days - 1) AS d"
+        with_series = ""
+    else:  # dates as SQLAlchemy stores them on SQLite: ISO text
+        day = "date(:yesterday, '-' || d || ' days')"
+        created = f"{day} || ' 00:00:00.000000'"
+        series = "gs, ds"
+        with_series = (
+            "WITH RECURSIVE"
+            " gs(g) AS (SELECT 0 UNION ALL SELECT g + 1 FROM gs WHERE g + 1 < :goals),"
+            " ds(d) AS (SELECT 0 UNION ALL SELECT d + 1 FROM ds WHERE d + 1 < :days) "
+        )
     named = {
         "id": ":entry0 + g * :days + d",
         "goal_id": ":goal0 + g",
         "patient_id": ":patient0 + g / 2",
-        "entry_date": "CAST(:yesterday AS date) - d",
+        "entry_date": day,
         "value": "CASE WHEN g % 2 = 0 THEN 10 + d % 30 END",
         "done": "CASE WHEN g % 2 = 1 THEN d % 3 <> 0 END",
         "note": "''",
         "idempotency_key": "'seed-' || (g * :days + d)",
-        "fingerprint": "repeat('0', 64)",
-        "created_at": "(CAST(:yesterday AS date) - d)::timestamp AT TIME ZONE 'UTC'",
+        "fingerprint": ":fingerprint",
+        "created_at": created,
         "created_by_id": ":user0 + g / 2",
     }
     extras = [c for c in table.columns if c.name not in named and c.default is not None]
-    params = [
-        bindparam(f"x_{c.name}", _default(c), type_=c.type, literal_execute=False) for c in extras
-    ]
+    params = [bindparam(f"x_{c.name}", _default(c), type_=c.type) for c in extras]
     quote = conn.dialect.identifier_preparer.quote
     columns = [*named, *(c.name for c in extras)]
     values = [*named.values(), *(f":x_{c.name}" for c in extras)]
     sql = text(
-        f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))})"  # noqa: S608 - names from the model
-        f" SELECT {', '.join(values)}"
-        " FROM generate_series(0, :goals - 1) AS g, generate_series(0, :days - 1) AS d"
+        f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) "  # noqa: S608 - names from the model
+        f"{with_series}SELECT {', '.join(values)} FROM {series}"
         " WHERE g * :days + d < :entries"
     ).bindparams(*params)
-    conn.execute(text("SET LOCAL session_replication_role = replica"))
+    if postgres:
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
     result = conn.execute(
         sql,
         {
@@ -153,10 +169,12 @@ def _generate_entries(
             "goals": goals,
             "days": days,
             "entries": entries,
-            "yesterday": date.today() - timedelta(days=1),
+            "yesterday": (date.today() - timedelta(days=1)).isoformat(),
+            "fingerprint": "0" * 64,
         },
     )
-    conn.execute(text("SET LOCAL session_replication_role = origin"))
+    if postgres:
+        conn.execute(text("SET LOCAL session_replication_role = origin"))
     return result.rowcount
 
 
@@ -170,7 +188,6 @@ def seed_large(patients: int, entries: int) -> dict[str, int]:
     users_t, patients_t = User.__table__, Patient.__table__
     team_t, goals_t, entries_t = CareTeamMember.__table__, Goal.__table__, ProgressEntry.__table__
     now = datetime.now(UTC)
-    yesterday = date.today() - timedelta(days=1)
     goals = patients * GOALS_PER_PATIENT
     days = max(1, -(-entries // goals))  # entries per goal, one a day
     counts: dict[str, int] = {}
@@ -257,41 +274,15 @@ def seed_large(patients: int, entries: int) -> dict[str, int]:
 
         counts["goals"] = _insert(conn, goals_t, goal_rows())
 
-        def entry_rows() -> Iterator[dict]:
-            n = 0
-            for g in range(goals):
-                numeric = g % GOALS_PER_PATIENT == 0
-                for d in range(days):
-                    if n == entries:
-                        return
-                    day = yesterday - timedelta(days=d)
-                    yield {
-                        "id": entry0 + n,
-                        "goal_id": goal0 + g,
-                        "patient_id": patient0 + g // GOALS_PER_PATIENT,
-                        "entry_date": day,
-                        "value": Decimal(10 + d % 30) if numeric else None,
-                        "done": None if numeric else d % 3 != 0,
-                        "note": "",
-                        "idempotency_key": f"seed-{n}",
-                        "fingerprint": "0" * 64,
-                        "created_at": datetime.combine(day, datetime.min.time(), UTC),
-                        "created_by_id": patient_user0 + g // GOALS_PER_PATIENT,
-                    }
-                    n += 1
-
-        if conn.dialect.name == "postgresql":
-            started = time.monotonic()
-            counts["progress_entries"] = _generate_entries(
-                conn, entries_t, entry0, goal0, patient0, patient_user0, goals, days, entries
-            )
-            print(
-                f"  progress_entries: {counts['progress_entries']:,} rows generated"
-                f" in {time.monotonic() - started:.1f} s",
-                flush=True,
-            )
-        else:
-            counts["progress_entries"] = _insert(conn, entries_t, entry_rows())
+        started = time.monotonic()
+        counts["progress_entries"] = _generate_entries(
+            conn, entries_t, entry0, goal0, patient0, patient_user0, goals, days, entries
+        )
+        print(
+            f"  progress_entries: {counts['progress_entries']:,} rows generated"
+            f" in {time.monotonic() - started:.1f} s",
+            flush=True,
+        )
         if conn.dialect.name == "postgresql":
             for table in (users_t, patients_t, team_t, goals_t, entries_t):
                 conn.execute(

@@ -100,7 +100,7 @@ test-postgres: $(DEV_STAMP) ## The test suite against a throwaway PostgreSQL clu
 	bash scripts/ensure-system-deps.sh postgresql
 	$(call run_pytest,bash scripts/with-postgres.sh,-m "not browser")
 
-bench: $(DEV_STAMP) ## Benchmark the app against a bare Flask app (wrk + gunicorn)
+bench: $(DEV_STAMP) ## Benchmark the pages on SQLite and PostgreSQL against a bare Flask app (wrk + gunicorn)
 	bash scripts/ensure-system-deps.sh $(BENCH_SYSDEPS)
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
 

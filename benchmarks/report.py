@@ -121,4 +121,27 @@ def print_report(
         for text, met in harness.checks(r, baseline, settings):
             verdict = "info " if r is baseline else "PASS " if met else "BELOW"
             out(f"  {verdict}   {where}: {text}")
+    for text, met in query_checks(results):
+        out(f"  {'PASS ' if met else 'GROWS'}   {text}")
     return any_failed
+
+
+def query_checks(results: Sequence[ScenarioResult]) -> list[tuple[str, bool]]:
+    """(description, met): the statements of a request on the large database are the demo's."""
+    by_key = {(r.scenario.name, r.scenario.label): r for r in results}
+    out = []
+    for (name, label), large in by_key.items():
+        if not label.endswith(", large"):
+            continue
+        demo = by_key.get((name, label.removesuffix(", large")))
+        if demo is None or not demo.queries or not large.queries:
+            continue
+        met = max(large.queries) <= max(demo.queries)
+        out.append(
+            (
+                f"{name} [{demo.scenario.label}]: queries per request, demo {demo.queries_text}"
+                f" vs large {large.queries_text}",
+                met,
+            )
+        )
+    return out

@@ -50,7 +50,7 @@ UV_COMPILE := env -u UV_INDEX -u UV_INDEX_URL -u UV_DEFAULT_INDEX -u UV_EXTRA_IN
 
 # System packages each target needs (see scripts/ensure-system-deps.sh).
 TEST_SYSDEPS          := chromium
-BENCH_SYSDEPS         := wrk
+BENCH_SYSDEPS         := wrk postgresql
 
 # Run pytest; make "no tests collected" (exit 5) explicit rather than silent.
 define run_pytest
@@ -143,7 +143,7 @@ test-postgres: $(DEV_STAMP) ## The test suite against a throwaway PostgreSQL clu
 	bash scripts/ensure-system-deps.sh postgresql
 	$(call run_pytest,bash scripts/with-postgres.sh,-m "not browser")
 
-bench: $(DEV_STAMP) ## Benchmark the app against a bare Flask app (wrk + gunicorn)
+bench: $(DEV_STAMP) ## Benchmark the pages on SQLite and PostgreSQL against a bare Flask app (wrk + gunicorn)
 	bash scripts/ensure-system-deps.sh $(BENCH_SYSDEPS)
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
 

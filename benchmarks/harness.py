@@ -37,7 +37,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -88,6 +88,15 @@ class Scenario:
     expect_status: int | None = 200
     # Extra Lua appended to the wrk script (e.g. a request() that varies a header).
     lua: str | None = None
+    # For scenarios whose every request differs (a POST needs a fresh idempotency
+    # key): the n-th one-off request, as the Lua would send it. The preflight and
+    # the query count send these instead of the scenario itself.
+    vary: Callable[[int], Scenario] | None = None
+    # Which rows of the report this belongs to, e.g. "sqlite" or "postgres, large".
+    label: str = ""
+
+    def sample(self, n: int) -> Scenario:
+        return self.vary(n) if self.vary else self
 
     def request_headers(self) -> dict[str, str]:
         headers = dict(self.headers)
@@ -115,6 +124,16 @@ class ScenarioResult:
     error: str | None = None
     # The bare app's round run just before each of ours (see `benchmark`).
     baseline_rounds: list[RoundResult] = field(default_factory=list)
+    # SQL statements of single requests (served by benchmarks/counting_app.py).
+    queries: list[int] = field(default_factory=list)
+
+    @property
+    def queries_text(self) -> str:
+        """ "7", or "7-9" when single requests differ."""
+        if not self.queries:
+            return "-"
+        low, high = min(self.queries), max(self.queries)
+        return str(low) if low == high else f"{low}-{high}"
 
     def _median(self, attr: str) -> float | None:
         if not self.rounds:
@@ -659,9 +678,36 @@ def final_url(base_url: str, path: str, cookie: str | None = None) -> str:
 # --------------------------------------------------------------------------- running
 
 
+COUNT_QUERIES_HEADER = "X-Bench-Count-Queries"  # see benchmarks/counting_app.py
+QUERIES_HEADER = "X-Bench-Queries"
+
+
+def count_queries(server: GunicornServer, scenario: Scenario, requests: int = 5) -> list[int]:
+    """Statements each of `requests` single requests ran; [] if the app does not count.
+
+    Each must answer `expect_status` (when set), like the preflight.
+    """
+    counts = []
+    for n in range(requests):
+        one = scenario.sample(1000 + n)
+        one = replace(one, headers={**one.headers, COUNT_QUERIES_HEADER: "1"})
+        resp = _raw_request(server, one)
+        if one.expect_status is not None and resp.status != one.expect_status:
+            raise BenchmarkError(
+                f"counting queries: {one.method} {one.path} answered {resp.status},"
+                f" not {one.expect_status}: {resp.text[:200]}"
+            )
+        value = resp.headers.get(QUERIES_HEADER)
+        if value is None:
+            return []
+        counts.append(int(value))
+    return counts
+
+
 def preflight(server: GunicornServer, scenario: Scenario) -> None:
     """Send what wrk will send, once, without following redirects; the status must
     be `expect_status` (catches e.g. a dead session that redirects to /login)."""
+    scenario = scenario.sample(0)
     if scenario.expect_status is None:
         return
     resp = _raw_request(server, scenario)
@@ -704,6 +750,8 @@ def benchmark(
         script = wrk_script(scenario)
         if settings.warmup > 0:
             run_wrk(url, settings, settings.warmup, script)
+        # Warm, as a page is under load (kept copies made, sessions fresh).
+        result.queries = count_queries(server, scenario)
         for _ in range(settings.rounds):
             if baseline_url:
                 result.baseline_rounds.append(run_wrk(baseline_url, settings, settings.duration))

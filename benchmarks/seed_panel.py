@@ -1,13 +1,17 @@
 """Give Dr. Rivera a 200-patient panel whose goals all wait for a reply (bench only).
 
 Run inside the benchmark's environment after `seed-demo`:
-`python benchmarks/seed_panel.py 200`. Patients get accounts that cannot sign
-in (no password); each logs one entry through the real goals service, so the
-inbox state is exactly what patients' logging produces.
+`python benchmarks/seed_panel.py 200 [WRITERS]`. Each patient logs one entry
+through the real goals service, so the inbox state is exactly what patients'
+logging produces. The first WRITERS patients (default 0) can sign in as
+panel<n>@example.com with BENCH_PASSWORD (the demo password): the entry POST
+benchmark posts as each of them, on their own goal. The others have no
+password and never sign in.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from decimal import Decimal
@@ -20,6 +24,7 @@ from sqlalchemy import select
 from portal import create_app
 from portal.access import resolve
 from portal.auth.models import Discipline, User, UserKind
+from portal.auth.services import hash_password
 from portal.careplan.models import CareTeamMember
 from portal.extensions import db
 from portal.goals import entries as goals
@@ -27,12 +32,15 @@ from portal.goals.models import Frequency, Goal, GoalCategory, GoalStatus
 from portal.patients import Patient
 
 
-def seed_panel(size: int) -> None:
+def seed_panel(size: int, writers: int = 0) -> None:
     rivera = db.session.scalar(select(User).where(User.email == "rivera@example.com"))
+    # One hash for every writer: hashing is slow by design and signing in is not measured.
+    writer_hash = hash_password(os.environ.get("BENCH_PASSWORD", "demo-password-2026"))
     for n in range(size):
         user = User(
             email=f"panel{n}@example.com",
-            password_hash="!",  # noqa: S106  (matches no password: never signs in)
+            # "!" matches no password: that patient never signs in.
+            password_hash=writer_hash if n < writers else "!",
             name=f"Panel Patient {n}",
             kind=UserKind.PATIENT,
         )
@@ -68,4 +76,7 @@ def seed_panel(size: int) -> None:
 if __name__ == "__main__":
     app = create_app()
     with app.app_context():
-        seed_panel(int(sys.argv[1]) if len(sys.argv) > 1 else 200)
+        seed_panel(
+            int(sys.argv[1]) if len(sys.argv) > 1 else 200,
+            int(sys.argv[2]) if len(sys.argv) > 2 else 0,
+        )

@@ -89,11 +89,10 @@ def _leaf(model: type[BaseModel] | None, loc: tuple) -> tuple[str, FieldInfo | N
     names: list[str] = []
     field = None
     for part in loc:
-        field = (
-            model.model_fields.get(part) if model is not None and isinstance(part, str) else None
-        )
-        if field is None:
+        fields = model.model_fields if model is not None else {}
+        if not isinstance(part, str) or part not in fields:
             break
+        field = fields[part]
         names.append(part)
         inner = field.annotation
         model = inner if isinstance(inner, type) and issubclass(inner, BaseModel) else None

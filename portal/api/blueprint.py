@@ -19,8 +19,8 @@ from pydantic.fields import FieldInfo
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-# Ids are 64-bit in both databases; a larger one names nothing (and would
-# overflow the database driver), so it is simply not found.
+# No row has an id past a signed 64-bit integer, and SQLite's driver cannot even
+# bind one (a 500): such an id is simply not found.
 ID_MAX = 2**63 - 1
 
 Model = TypeVar("Model", bound=BaseModel)

@@ -128,7 +128,7 @@ def _operation(rule: Rule, method: str, view: Any) -> dict[str, Any]:
         "operationId": rule.endpoint.removeprefix("api."),
         "summary": op.summary,
         **({"description": op.description} if op.description else {}),
-        **({"tags": list(op.tags)} if op.tags else {}),
+        "tags": list(op.tags) or [view.__module__.rsplit(".", 1)[-1]],  # goals, push, ...
         **({"parameters": path_params + list(op.headers)} if path_params or op.headers else {}),
     }
     if op.body is not None:

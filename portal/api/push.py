@@ -71,7 +71,6 @@ def _device(sub: PushSubscription) -> dict:
 @operation(
     "The server's VAPID public key (the applicationServerKey to subscribe with)",
     ok={200: (VapidKey, "The key")},
-    tags=("push",),
 )
 @login_required
 def push_vapid_public_key():
@@ -82,7 +81,6 @@ def push_vapid_public_key():
 @operation(
     "The signed-in user's devices that receive notifications",
     ok={200: (PushDevices, "Devices")},
-    tags=("push",),
 )
 @login_required
 def push_subscriptions():
@@ -98,7 +96,6 @@ def push_subscriptions():
     body=PushSubscriptionJSON,
     ok={201: (PushDevice, "Registered"), 200: (PushDevice, "Already registered; keys updated")},
     errors=(409,),
-    tags=("push",),
 )
 @login_required
 def push_subscribe():
@@ -115,9 +112,7 @@ def push_subscribe():
 
 
 @bp.delete("/push/subscriptions/<int:subscription_id>")
-@operation(
-    "Stop notifications to one of the user's devices", ok={204: (None, "Removed")}, tags=("push",)
-)
+@operation("Stop notifications to one of the user's devices", ok={204: (None, "Removed")})
 @login_required
 def push_unsubscribe(subscription_id: int):
     if not services.unsubscribe(current_user.id, subscription_id):

@@ -65,8 +65,8 @@ def _decimal(raw: Any) -> Decimal | None:
         value = Decimal(text)
     except InvalidOperation:
         return None
-    # 1e999999999 is finite but overflows every later step: no plausible value.
-    return value if value.is_finite() and abs(value.adjusted()) < 100 else None
+    # 1e999999999 is finite but overflows Decimal's context later (a 500): not a number here.
+    return value if value.is_finite() and abs(value.adjusted()) < 10_000 else None
 
 
 def _noun(measure: Measure) -> str:

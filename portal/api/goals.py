@@ -8,8 +8,8 @@ from typing import Any
 
 from flask import jsonify, request, url_for
 
+import portal.api.goal_models as m
 from portal.access import Access, Scope, patient_view
-from portal.api import goal_models as m
 from portal.api.blueprint import ApiError, body, bp
 from portal.api.openapi import operation
 from portal.goals import inputs, services, threads

@@ -47,7 +47,7 @@ class Error(ResponseBody):
     )
 
 
-class Description(BaseModel):
+class OpenAPIDocument(BaseModel):
     """An OpenAPI 3.1 document."""
 
     model_config = ConfigDict(extra="allow")
@@ -196,7 +196,7 @@ def describe(app: Flask) -> dict[str, Any]:
 @bp.get("/openapi.json")
 @operation(
     "This description of the API",
-    ok={200: (Description, "The OpenAPI 3.1 document")},
+    ok={200: (OpenAPIDocument, "The OpenAPI 3.1 document")},
     public=True,
 )
 def openapi():

@@ -172,3 +172,12 @@ def text_of(response) -> str:
     html = response.get_data(as_text=True)
     html = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.S)
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
+
+
+# -- OpenAPI: every /api/v1 answer in the suite is checked against the description --
+@pytest.fixture(autouse=True)
+def _api_answers_match_the_description(app: Flask, monkeypatch) -> Iterator[None]:
+    from tests.openapi_check import checking_every_client
+
+    with checking_every_client(app, monkeypatch):
+        yield

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
@@ -204,3 +205,120 @@ def test_entry_for_a_goal_that_is_no_longer_active_is_refused_not_dropped(demo):
     assert response.status_code == 422
     assert "not active" in response.get_json()["error"]
     assert entries(demo) == before
+
+
+# -- bodies of the wrong shape: 4xx with a message per field, never a 500 ------------
+
+BAD_ENTRIES = [
+    ({"value": True}, "value", "Enter a number of minutes, like 20"),
+    ({"value": [25]}, "value", "Enter a number of minutes, like 20"),
+    ({"value": "٣٠"}, "value", "Enter a number of minutes, like 20"),  # Arabic-Indic digits
+    ({"value": "1e999999999"}, "value", "Enter a number of minutes, like 20"),
+    ({"value": 10**30}, "value", "Enter a number of minutes between 0 and 1440"),
+    ({"value": 25, "feeling": "²"}, "feeling", "Choose how you feel from 1 to 5"),
+    ({"value": 25, "feeling": 10**30}, "feeling", "Choose how you feel from 1 to 5"),
+    ({"value": 25, "feeling": 2.5}, "feeling", "Choose how you feel from 1 to 5"),
+    ({"value": 25, "done": "maybe"}, "done", "Answer true or false"),
+    ({"value": 25, "note": {"text": "x"}}, "note", "Write this as text"),
+    ({"value": 25, "note": "x" * 1001}, "note", "Keep this under 1000 characters"),
+    ({"value": 25, "entry_date": "٢٠٢٦-01-01"}, "entry_date", "Enter the date like 2026-12-01"),
+    ({"value": 25, "entry_date": 20260101}, "entry_date", "Enter the date like 2026-12-01"),
+]
+
+
+@pytest.mark.parametrize(("body", "field", "message"), BAD_ENTRIES, ids=lambda v: str(v)[:30])
+def test_entries_of_the_wrong_shape_are_422_with_a_message(demo, body, field, message):
+    alex = demo.login(ALEX)
+    before = entries(demo)
+    response = post_entry(alex, demo, body, str(uuid.uuid4()))
+    assert response.status_code == 422
+    assert response.get_json()["fields"] == {field: message}
+    assert entries(demo) == before
+
+
+def test_shape_and_rule_problems_come_back_together(demo):
+    """A wrong type (note) and a broken rule (the date) in one answer, not one at a time."""
+    response = post_entry(
+        demo.login(ALEX), demo, {"value": 25, "note": 7, "entry_date": "2020-01-01"}, "k" * 8
+    )
+    assert response.status_code == 422
+    assert set(response.get_json()["fields"]) == {"note", "entry_date"}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ['{"value": NaN}', '{"value": 1e400}', '{"value": ' + "9" * 5000 + "}", "[1]", "{", '"x"'],
+)
+def test_json_the_api_cannot_use_is_4xx(demo, raw):
+    alex = demo.login(ALEX)
+    response = alex.post(
+        f"/api/v1/patients/{demo.alex}/goals/{walk_id(demo)}/entries",
+        data=raw,
+        content_type="application/json",
+        headers={"X-CSRFToken": alex.csrf(), "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert response.status_code in (400, 422) and response.get_json()["error"]
+
+
+def test_the_web_apps_text_numbers_still_work(demo):
+    """The offline queue sends what the form holds: value and feeling as text."""
+    response = post_entry(demo.login(ALEX), demo, {"value": "7,5", "feeling": "4"}, "t" * 8)
+    assert response.status_code == 422  # minutes are whole: the rule, not the shape, says no
+    assert response.get_json()["fields"] == {"value": "Enter a whole number of minutes, like 20"}
+    stored = post_entry(
+        demo.login(ALEX), demo, {"value": " 20 ", "feeling": "4", "note": ""}, "u" * 8
+    )
+    assert stored.status_code == 201 and stored.get_json()["value"] == 20
+
+
+def test_unknown_fields_are_ignored(demo):
+    response = post_entry(demo.login(ALEX), demo, {"value": 20, "mood": "great"}, "v" * 8)
+    assert response.status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({}, {"title": "Write your goal in a few words, like Walk 20 minutes a day"}),
+        (
+            {"title": ["Walk"]},
+            {"title": "Write your goal in a few words, like Walk 20 minutes a day"},
+        ),
+        (
+            {"title": "Walk", "measure": "feet"},
+            {
+                "measure": "Choose one of 'done', 'steps', 'minutes', 'servings', "
+                "'sleep_hours', 'mood', 'systolic_bp' or 'count'"
+            },
+        ),
+        ({"title": "Walk", "frequency": 3}, {"frequency": "Choose one of 'daily' or 'weekly'"}),
+        ({"title": "Walk", "share": "maybe"}, {"share": "Answer true or false"}),
+        ({"title": "Walk", "due_on": "2020-01-01"}, {"due_on": "Choose a date from today onwards"}),
+        (
+            {"title": "Walk", "measure": "minutes", "target_value": "٣٠"},
+            {"target_value": "Enter a number with the digits 0 to 9, like 20 or 7.5"},
+        ),
+    ],
+)
+def test_goals_of_the_wrong_shape_are_422_with_a_message(demo, body, fields):
+    response = demo.login(ALEX).api("POST", f"/api/v1/patients/{demo.alex}/goals", json=body)
+    assert response.status_code == 422
+    assert response.get_json()["fields"] == fields
+
+
+def test_a_message_without_a_body_says_so(demo):
+    url = f"/api/v1/patients/{demo.alex}/goals/{walk_id(demo)}/messages"
+    alex = demo.login(ALEX)
+    missing = alex.api("POST", url, json={})
+    assert missing.status_code == 422 and missing.get_json()["fields"] == {
+        "body": "Write a message"
+    }
+    number = alex.api("POST", url, json={"body": 5})
+    assert number.get_json()["fields"] == {"body": "Write a message"}
+
+
+@pytest.mark.parametrize("big", [2**63, 10**30])
+def test_ids_beyond_the_database_are_not_found(demo, big):
+    alex = demo.login(ALEX)
+    assert alex.get(f"/api/v1/patients/{big}/goals").status_code == 404
+    assert alex.get(f"/api/v1/patients/{demo.alex}/goals/{big}").status_code == 404

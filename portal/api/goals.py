@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from flask import jsonify, request, url_for
 
+import portal.api.goal_models as m
 from portal.access import Access, Scope, patient_view
-from portal.api import ApiError, bp, document, error_responses, json_body, schema
-from portal.goals import entries, lifecycle, reading, threads
-from portal.goals.inputs import Invalid, idempotency_key
+from portal.api.blueprint import ApiError, body, bp
+from portal.api.openapi import operation
+from portal.goals import entries, inputs, lifecycle, reading, threads
+from portal.goals.inputs import Invalid
 from portal.goals.measures import measure_for
 from portal.goals.models import Goal, GoalMessage, ProgressEntry
 
-BASE = "/patients/{patient_id}/goals"
+BASE = "/patients/<int:patient_id>/goals"
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": True,
+    "schema": {"type": "string", "pattern": inputs.IDEMPOTENCY_KEY.pattern},
+    "description": "A UUID made by the client for this entry.",
+}
 
 
 def _number(value: Decimal | None) -> float | int | None:
@@ -28,6 +38,7 @@ def _when(value) -> str | None:
 
 
 def goal_json(goal: Goal, people: dict[int, str], card: reading.GoalCard | None = None):
+    """A goal as `m.Goal`, or `m.GoalWithProgress` when its card is given."""
     measure = measure_for(goal.measure)
     body: dict[str, Any] = {
         "id": goal.id,
@@ -74,6 +85,7 @@ def _progress_json(prog) -> dict[str, Any]:
 
 
 def entry_json(entry: ProgressEntry) -> dict[str, Any]:
+    """An entry as `m.Entry`."""
     return {
         "id": entry.id,
         "goal_id": entry.goal_id,
@@ -90,6 +102,7 @@ def entry_json(entry: ProgressEntry) -> dict[str, Any]:
 
 
 def message_json(message: GoalMessage) -> dict[str, Any]:
+    """A thread message as `m.Message`."""
     return {
         "id": message.id,
         "goal_id": message.goal_id,
@@ -104,11 +117,21 @@ def message_json(message: GoalMessage) -> dict[str, Any]:
     }
 
 
+def _problems(check) -> dict[str, str]:
+    """The domain rules' messages for the fields a check finds wrong (none: {})."""
+    try:
+        check()
+    except Invalid as error:
+        return error.fields
+    return {}
+
+
 def _invalid(error: Invalid) -> ApiError:
     return ApiError(422, error.message, error.fields)
 
 
-@bp.get("/patients/<int:patient_id>/goals")
+@bp.get(BASE)
+@operation("List the patient's goals with this week's progress", ok={200: (m.GoalList, "Goals")})
 @patient_view(Scope.GOALS_READ)
 def goals_list(access: Access):
     goals = reading.list_goals(access)
@@ -120,10 +143,18 @@ def goals_list(access: Access):
     )
 
 
-@bp.post("/patients/<int:patient_id>/goals")
+@bp.post(BASE)
+@operation(
+    "Create a goal (patient) or propose one (care team)",
+    body=m.GoalInput,
+    ok={201: (m.Goal, "Created")},
+)
 @patient_view(Scope.GOALS_READ)
 def goals_create(access: Access):
-    data = json_body()
+    def rules(data: Mapping[str, Any]) -> dict[str, str]:
+        return _problems(lambda: inputs.goal(data, reading.patient_today(access)))
+
+    data = body(m.GoalInput, rules)
     try:
         goal = lifecycle.create_goal(access, data)
     except Invalid as error:
@@ -132,20 +163,22 @@ def goals_create(access: Access):
     return jsonify(goal_json(goal, people)), 201
 
 
-@bp.get("/patients/<int:patient_id>/goals/<int:goal_id>")
+@bp.get(BASE + "/<int:goal_id>")
+@operation(
+    "One goal with progress, a chart summary and recent entries",
+    ok={200: (m.GoalDetail, "The goal")},
+)
 @patient_view(Scope.GOALS_READ)
 def goals_get(access: Access, goal_id: int):
     page = reading.load_goal_page(access, goal_id, mark_read=False)
     card = reading.GoalCard(page.goal, page.measure, page.progress)
-    body = goal_json(page.goal, page.people, card)
-    body["chart_summary"] = page.chart.summary
-    body["entries"] = [entry_json(e) for e in page.entries]
-    return jsonify(body)
+    detail = goal_json(page.goal, page.people, card)
+    detail["chart_summary"] = page.chart.summary
+    detail["entries"] = [entry_json(e) for e in page.entries]
+    return jsonify(detail)
 
 
-@bp.post("/patients/<int:patient_id>/goals/<int:goal_id>/entries")
-@patient_view(Scope.GOALS_LOG)
-def goals_add_entry(access: Access, goal_id: int):
+def _idempotency_key() -> str:
     raw_key = request.headers.get("Idempotency-Key")
     if not raw_key:
         raise ApiError(
@@ -154,10 +187,32 @@ def goals_add_entry(access: Access, goal_id: int):
             {"Idempotency-Key": "Required"},
         )
     try:
-        key = idempotency_key(raw_key)
+        return inputs.idempotency_key(raw_key)
     except Invalid as error:
         raise ApiError(400, error.message, {"Idempotency-Key": "Use a UUID"}) from None
-    data = json_body()
+
+
+@bp.post(BASE + "/<int:goal_id>/entries")
+@operation(
+    "Log progress, stored once per Idempotency-Key",
+    description="Sending the same Idempotency-Key again with the same body returns "
+    "the stored entry with 200. The same key with a different body, or for another "
+    "goal, is refused with 409. Logging on a goal that is not active is 422.",
+    headers=(IDEMPOTENCY_KEY,),
+    body=m.EntryInput,
+    ok={201: (m.Entry, "Stored"), 200: (m.Entry, "Already stored with this key")},
+    errors=(409,),
+)
+@patient_view(Scope.GOALS_LOG)
+def goals_add_entry(access: Access, goal_id: int):
+    key = _idempotency_key()
+
+    def rules(data: Mapping[str, Any]) -> dict[str, str]:
+        goal = reading.get_goal(access, goal_id)
+        today = reading.patient_today(access)
+        return _problems(lambda: inputs.entry(measure_for(goal.measure), data, today))
+
+    data = body(m.EntryInput, rules)
     try:
         entry, created = entries.add_entry(access, goal_id, data, key)
     except entries.IdempotencyConflict as error:
@@ -171,249 +226,28 @@ def goals_add_entry(access: Access, goal_id: int):
     return jsonify(entry_json(entry)), 201 if created else 200
 
 
-@bp.get("/patients/<int:patient_id>/goals/<int:goal_id>/messages")
+@bp.get(BASE + "/<int:goal_id>/messages")
+@operation(
+    "The goal's thread, oldest first (marks it read for the caller)",
+    ok={200: (m.MessageList, "Messages")},
+)
 @patient_view(Scope.MESSAGES)
 def goals_list_messages(access: Access, goal_id: int):
     messages = threads.list_messages(access, goal_id)
-    return jsonify({"messages": [message_json(m) for m in messages]})
+    return jsonify({"messages": [message_json(message) for message in messages]})
 
 
-@bp.post("/patients/<int:patient_id>/goals/<int:goal_id>/messages")
+@bp.post(BASE + "/<int:goal_id>/messages")
+@operation(
+    "Post a message to the goal's thread",
+    body=m.MessageInput,
+    ok={201: (m.Message, "Posted")},
+)
 @patient_view(Scope.MESSAGES)
 def goals_post_message(access: Access, goal_id: int):
-    data = json_body()
+    data = body(m.MessageInput, lambda data: _problems(lambda: inputs.message(data.get("body"))))
     try:
         message = threads.post_message(access, goal_id, data.get("body"))
     except Invalid as error:
         raise _invalid(error) from None
     return jsonify(message_json(message)), 201
-
-
-# -- OpenAPI -------------------------------------------------------------------
-
-_PATIENT = {"name": "patient_id", "in": "path", "required": True, "schema": {"type": "integer"}}
-_GOAL = {"name": "goal_id", "in": "path", "required": True, "schema": {"type": "integer"}}
-_NULL_NUMBER = {"type": ["number", "null"]}
-_NULL_STRING = {"type": ["string", "null"]}
-
-
-def _json(ref: str, description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
-    }
-
-
-def _list(key: str, ref: str, description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        key: {"type": "array", "items": {"$ref": f"#/components/schemas/{ref}"}}
-                    },
-                }
-            }
-        },
-    }
-
-
-schema(
-    "Goal",
-    {
-        "type": "object",
-        "properties": {
-            "id": {"type": "integer"},
-            "patient_id": {"type": "integer"},
-            "title": {"type": "string"},
-            "why": {"type": "string"},
-            "category": {"type": "string"},
-            "measure": {"type": "string", "description": "done, steps, minutes, servings, ..."},
-            "numeric": {"type": "boolean", "description": "Logged as a number (else done)."},
-            "unit": {"type": "string"},
-            "target_value": _NULL_NUMBER,
-            "frequency": {"enum": ["daily", "weekly"]},
-            "due_on": {"type": ["string", "null"], "format": "date"},
-            "status": {"enum": ["proposed", "active", "on_hold", "completed", "cancelled"]},
-            "achievement": {"type": "string"},
-            "proposed_by": {"type": ["object", "null"]},
-            "agreed_by": {"type": ["object", "null"]},
-            "progress": {"type": "object", "description": "This week, streak, logged today."},
-            "url": {"type": "string", "description": "The goal's page in the portal."},
-        },
-    },
-)
-schema(
-    "GoalInput",
-    {
-        "type": "object",
-        "required": ["title"],
-        "description": "A patient creates their own goal (active); a clinician on the care "
-        "team proposes one (proposed) for the patient to answer.",
-        "properties": {
-            "title": {"type": "string", "maxLength": 200},
-            "why": {"type": "string", "maxLength": 2000},
-            "category": {"type": "string"},
-            "measure": {"type": "string"},
-            "target_value": _NULL_NUMBER,
-            "frequency": {"enum": ["daily", "weekly"]},
-            "due_on": {"type": ["string", "null"], "format": "date"},
-            "share": {"type": "boolean", "description": "Ask the care team for their input."},
-        },
-    },
-)
-schema(
-    "Entry",
-    {
-        "type": "object",
-        "properties": {
-            "id": {"type": "integer"},
-            "goal_id": {"type": "integer"},
-            "entry_date": {"type": "string", "format": "date"},
-            "value": _NULL_NUMBER,
-            "done": {"type": ["boolean", "null"]},
-            "note": {"type": "string"},
-            "feeling": {"type": ["integer", "null"], "minimum": 1, "maximum": 5},
-            "idempotency_key": {"type": "string"},
-            "created_at": {"type": "string", "format": "date-time"},
-            "updated_at": {"type": ["string", "null"], "format": "date-time"},
-            "deleted": {"type": "boolean"},
-        },
-    },
-)
-schema(
-    "EntryInput",
-    {
-        "type": "object",
-        "properties": {
-            "value": {**_NULL_NUMBER, "description": "Required for goals measured by a number."},
-            "done": {"type": ["boolean", "null"], "description": "Required for done goals."},
-            "note": {**_NULL_STRING, "maxLength": 1000},
-            "feeling": {"type": ["integer", "null"], "minimum": 1, "maximum": 5},
-            "entry_date": {
-                "type": ["string", "null"],
-                "format": "date",
-                "description": "Default: today in the patient's time zone; up to 30 days back.",
-            },
-        },
-    },
-)
-schema(
-    "Message",
-    {
-        "type": "object",
-        "properties": {
-            "id": {"type": "integer"},
-            "goal_id": {"type": "integer"},
-            "author": {"type": "object"},
-            "from_team": {"type": "boolean"},
-            "body": {"type": "string", "description": "Plain text; render escaped."},
-            "created_at": {"type": "string", "format": "date-time"},
-        },
-    },
-)
-
-document(
-    BASE,
-    "get",
-    {
-        "summary": "List the patient's goals with this week's progress",
-        "parameters": [_PATIENT],
-        "responses": {"200": _list("goals", "Goal", "Goals"), **error_responses(401, 403, 404)},
-    },
-)
-document(
-    BASE,
-    "post",
-    {
-        "summary": "Create a goal (patient) or propose one (care team)",
-        "parameters": [_PATIENT],
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GoalInput"}}},
-        },
-        "responses": {
-            "201": _json("Goal", "Created"),
-            **error_responses(400, 401, 403, 404, 415, 422),
-        },
-    },
-)
-document(
-    BASE + "/{goal_id}",
-    "get",
-    {
-        "summary": "One goal with progress, a chart summary and recent entries",
-        "parameters": [_PATIENT, _GOAL],
-        "responses": {"200": _json("Goal", "The goal"), **error_responses(401, 403, 404)},
-    },
-)
-document(
-    BASE + "/{goal_id}/entries",
-    "post",
-    {
-        "summary": "Log progress, stored once per Idempotency-Key",
-        "description": "Sending the same Idempotency-Key again with the same body returns "
-        "the stored entry with 200. The same key with a different body, or for another "
-        "goal, is refused with 409. Logging on a goal that is not active is 422.",
-        "parameters": [
-            _PATIENT,
-            _GOAL,
-            {
-                "name": "Idempotency-Key",
-                "in": "header",
-                "required": True,
-                "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
-                "description": "A UUID made by the client for this entry.",
-            },
-        ],
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/EntryInput"}}
-            },
-        },
-        "responses": {
-            "201": _json("Entry", "Stored"),
-            "200": _json("Entry", "Already stored with this key"),
-            **error_responses(400, 401, 403, 404, 409, 415, 422),
-        },
-    },
-)
-document(
-    BASE + "/{goal_id}/messages",
-    "get",
-    {
-        "summary": "The goal's thread, oldest first (marks it read for the caller)",
-        "parameters": [_PATIENT, _GOAL],
-        "responses": {
-            "200": _list("messages", "Message", "Messages"),
-            **error_responses(401, 403, 404),
-        },
-    },
-)
-document(
-    BASE + "/{goal_id}/messages",
-    "post",
-    {
-        "summary": "Post a message to the goal's thread",
-        "parameters": [_PATIENT, _GOAL],
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["body"],
-                        "properties": {"body": {"type": "string", "maxLength": 2000}},
-                    }
-                }
-            },
-        },
-        "responses": {
-            "201": _json("Message", "Posted"),
-            **error_responses(400, 401, 403, 404, 415, 422),
-        },
-    },
-)

@@ -20,6 +20,9 @@ from portal.goals.models import Frequency, GoalCategory
 BACKDATE_DAYS = 30
 NOTE_MAX = 1000
 MESSAGE_MAX = 2000
+TITLE_MAX = 200
+WHY_MAX = 2000
+FEELING_MIN, FEELING_MAX = 1, 5
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 TRUE = {"1", "true", "yes", "on", "done", "y"}
 FALSE = {"0", "false", "no", "off", "not_done", "n"}
@@ -62,7 +65,8 @@ def _decimal(raw: Any) -> Decimal | None:
         value = Decimal(text)
     except InvalidOperation:
         return None
-    return value if value.is_finite() else None
+    # 1e999999999 is finite but overflows Decimal's context later (a 500): not a number here.
+    return value if value.is_finite() and abs(value.adjusted()) < 10_000 else None
 
 
 def _noun(measure: Measure) -> str:
@@ -141,11 +145,12 @@ def _feeling(raw: Any, errors: dict[str, str]) -> int | None:
     if _blank(raw):
         return None
     if isinstance(raw, bool) or not isinstance(raw, int | str):
-        errors["feeling"] = "Choose how you feel from 1 to 5"
+        errors["feeling"] = f"Choose how you feel from {FEELING_MIN} to {FEELING_MAX}"
         return None
     text = str(raw).strip()
-    if not text.isdigit() or not 1 <= int(text) <= 5:
-        errors["feeling"] = "Choose how you feel from 1 to 5"
+    # isdigit() also admits "²", which int() refuses: only ASCII digits are a feeling.
+    if not (text.isascii() and text.isdigit()) or not FEELING_MIN <= int(text) <= FEELING_MAX:
+        errors["feeling"] = f"Choose how you feel from {FEELING_MIN} to {FEELING_MAX}"
         return None
     return int(text)
 
@@ -219,10 +224,10 @@ def goal(data: Mapping[str, Any], today: date, *, measure_locked: str | None = N
     its entries would not fit another measure, so it cannot change.
     """
     errors: dict[str, str] = {}
-    title = _text(data.get("title"), "title", 200, errors, "goal")
+    title = _text(data.get("title"), "title", TITLE_MAX, errors, "goal")
     if not title and "title" not in errors:
         errors["title"] = "Write your goal in a few words, like Walk 20 minutes a day"
-    why = _text(data.get("why"), "why", 2000, errors, "answer")
+    why = _text(data.get("why"), "why", WHY_MAX, errors, "answer")
     category = _choice(
         data.get("category"),
         GoalCategory,

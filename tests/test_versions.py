@@ -354,6 +354,25 @@ def test_a_change_shows_at_once_on_a_kept_page(demo, app, case, page):
         assert expected[viewer](html), f"{viewer} does not see the {case}"
 
 
+def test_an_item_marked_sensitive_leaves_a_kept_plan_at_once_for_who_may_not_see_it(
+    demo, app, monkeypatch
+):
+    """The leak the versions exist to prevent. No demo viewer lacks the sensitive scope yet
+    (caregivers come later), so the care team's scopes stand in for such a viewer."""
+    import portal.access
+    from portal.access import Scope
+
+    monkeypatch.setattr(
+        portal.access, "CARE_TEAM_SCOPES", portal.access.CARE_TEAM_SCOPES - {Scope.SENSITIVE}
+    )
+    rivera = demo.login(RIVERA)
+    url = _url(demo, "plan")
+    assert WALK in _section(_warm(app, rivera, url), "goals-title")
+    _mark_sensitive(app, demo)
+    html, added = _get(app, rivera, url)
+    assert added and WALK not in _section(html, "goals-title")
+
+
 def test_a_message_deleted_by_hand_goes_at_once(demo, app):
     url = _url(demo, "goal")
     clients = {viewer: demo.login(viewer) for viewer in (ALEX, RIVERA)}

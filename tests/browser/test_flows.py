@@ -113,15 +113,20 @@ def test_an_entry_made_offline_is_sent_once_on_reconnect(context, page, live):
     assert page.locator("[data-queue-status]").is_hidden()
     assert page.get_by_text("Round the park, no signal").is_visible()
 
-    # The same entry sent again (a retry after a lost answer) is stored once.
+    # The same entry sent again (a retry after a lost answer) is stored once, and answered
+    # as the first send was: 200 with the stored entry (409 is for another body, a conflict).
     again = page.evaluate(
-        """async ([url, key, body]) => (await fetch(url, {method: 'POST', headers: {
+        """async ([url, key, body]) => { const r = await fetch(url, {method: 'POST', headers: {
             'Content-Type': 'application/json', 'Idempotency-Key': key,
             'X-CSRFToken': document.querySelector('meta[name=csrf-token]').content},
-            body: JSON.stringify(body)})).status""",
+            body: JSON.stringify(body)}); return [r.status, await r.json()]; }""",
         [waiting[0]["url"], waiting[0]["key"], waiting[0]["body"]],
     )
-    assert again in (200, 409)
+    status, stored = again
+    assert status == 200, again
+    assert stored["id"] == live.scalar(
+        "SELECT id FROM progress_entries WHERE idempotency_key = :k", k=waiting[0]["key"]
+    )
     assert entry_count(live) == before + 1
     assert (
         live.scalar(

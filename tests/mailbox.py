@@ -37,8 +37,16 @@ class Received:
 
 
 class _Keeper:
+    """Keeps each message; refuses recipients at bounce.example as a real server would."""
+
     def __init__(self) -> None:
         self.received: list[Received] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        if address.endswith("@bounce.example"):
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:
         message = email.message_from_bytes(envelope.original_content, policy=default)

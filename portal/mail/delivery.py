@@ -176,18 +176,18 @@ class MailDeliverer:
         try:
             transport.send(built)
         except (smtplib.SMTPException, OSError) as error:
-            self._failed(mail, token, now, error, stats)
+            self._failed(mail, token, now, error, stats, to=mask(message["to"]))
             return
         self._settle(mail, token, MailStatus.SENT, sent_at=utcnow(), wipe=True)
         db.session.commit()  # at once: a crash later in the batch must not resend this one
         stats.sent += 1
         log.info("mail %s (%s) to %s sent", mail.id, mail.kind, mask(message["to"]))
 
-    def _failed(self, mail: OutboxMail, token: str, now, error: Exception, stats) -> None:
+    def _failed(self, mail: OutboxMail, token: str, now, error: Exception, stats, *, to) -> None:
         permanent, trouble = _classify(error)
         attempts = mail.attempts + 1
         if permanent or attempts >= self.max_attempts:
-            self._give_up(mail, token, _reason(error), stats, attempts=attempts)
+            self._give_up(mail, token, _reason(error), stats, attempts=attempts, to=to)
             return
         delay = min(timedelta(seconds=self.backoff * 2 ** (attempts - 1)), MAX_BACKOFF)
         self._settle(
@@ -200,11 +200,13 @@ class MailDeliverer:
         )
         db.session.commit()
         stats.retried += 1
-        log.warning("mail %s (%s): %s; retry in %s", mail.id, mail.kind, _reason(error), delay)
+        log.warning(
+            "mail %s (%s) to %s: %s; retry in %s", mail.id, mail.kind, to, _reason(error), delay
+        )
         if trouble:
             raise ServerTrouble(now + delay)
 
-    def _give_up(self, mail, token: str, reason: str, stats, *, attempts=None) -> None:
+    def _give_up(self, mail, token: str, reason: str, stats, *, attempts=None, to="?") -> None:
         self._settle(
             mail,
             token,
@@ -215,7 +217,7 @@ class MailDeliverer:
         )
         db.session.commit()
         stats.failed += 1
-        log.error("mail %s (%s) given up: %s", mail.id, mail.kind, reason)
+        log.error("mail %s (%s) to %s given up: %s", mail.id, mail.kind, to, reason)
 
     def _settle(self, mail: OutboxMail, token: str, status: MailStatus, *, wipe=False, **values):
         """Give a claimed mail its new state, only while this pass still holds its claim."""

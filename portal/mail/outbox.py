@@ -8,6 +8,7 @@ only what the person needs to act: never a goal, a concern or a discipline.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from email.utils import make_msgid
 from typing import Any
@@ -31,7 +32,13 @@ class Composed:
 
 
 def public_host() -> str:
-    return urlsplit(current_app.config["PUBLIC_URL"]).hostname or "localhost"
+    """The portal's host name, for the sender and Message-IDs ("localhost" for an IP address)."""
+    host = urlsplit(current_app.config["PUBLIC_URL"]).hostname or "localhost"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    return "localhost"  # no-reply@127.0.0.1 is not an address mail servers accept
 
 
 def link(endpoint: str, **values: Any) -> str:

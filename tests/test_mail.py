@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -10,10 +12,11 @@ from sqlalchemy import select
 
 from portal import config
 from portal.auth import recovery
+from portal.auth.tokens import AccountToken
 from portal.db import utcnow
 from portal.extensions import db
 from portal.mail import outbox
-from portal.mail.delivery import MailDeliverer
+from portal.mail.delivery import MailDeliverer, deliver_forever, housekeeping
 from portal.mail.models import MailStatus, OutboxMail
 from tests.mailbox import smtp  # noqa: F401  (the fixture)
 
@@ -185,6 +188,39 @@ def test_the_mail_deliver_command(app, smtp):  # noqa: F811
     assert result.exit_code == 0, result.output
     assert "Sent 1 of 1 due mails to 127.0.0.1" in result.output
     assert len(smtp.messages) == 1
+
+
+def test_the_loop_delivers_until_stopped(app, smtp):  # noqa: F811
+    stop = threading.Event()
+    loop = threading.Thread(
+        target=deliver_forever, args=(app,), kwargs={"interval": 0.05, "stop": stop}
+    )
+    loop.start()
+    try:
+        _queue(app)
+        deadline = time.monotonic() + 10
+        while not smtp.messages and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        loop.join(timeout=10)
+    assert not loop.is_alive()
+    assert len(smtp.messages) == 1
+
+
+def test_housekeeping_keeps_pending_mail_and_drops_what_is_done(app, demo, smtp):  # noqa: F811
+    sent = _queue(app)
+    smtp.deliver()
+    with app.app_context():
+        recovery.request_password_reset(ALEX)  # a link, and a mail left pending
+        db.session.commit()
+    month_later = utcnow() + timedelta(days=31)
+    assert housekeeping(app, month_later) == (1, 1)
+    with app.app_context():
+        left = db.session.scalars(select(OutboxMail)).all()
+        assert [m.kind for m in left] == ["password_reset"] and left[0].id != sent
+        assert db.session.scalar(select(AccountToken.id)) is None
+    assert housekeeping(app, utcnow()) == (0, 0)
 
 
 @pytest.fixture()

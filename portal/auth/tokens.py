@@ -13,7 +13,7 @@ import hashlib
 import secrets
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, select, update
+from sqlalchemy import ForeignKey, Index, String, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.auth.models import User
@@ -101,3 +101,13 @@ def retire(user_id: int, purpose: TokenPurpose, now: datetime | None = None) -> 
         .values(used_at=now or utcnow())
         .execution_options(synchronize_session=False)
     )
+
+
+def purge(before: datetime) -> int:
+    """Delete links that expired before `before` (they can only be refused); how many."""
+    gone = db.session.execute(
+        delete(AccountToken)
+        .where(AccountToken.expires_at < before)
+        .execution_options(synchronize_session=False)
+    )
+    return gone.rowcount

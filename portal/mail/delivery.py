@@ -19,14 +19,16 @@ import os
 import smtplib
 import socket
 import threading
+import time as _time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 
+from portal.auth import tokens
 from portal.db import utcnow
 from portal.extensions import db
 from portal.mail import seal
@@ -231,18 +233,48 @@ class MailDeliverer:
         )
 
 
+# Settled mails (their content already wiped) are kept this long for the record.
+KEEP_SETTLED = timedelta(days=30)
+# Expired links are kept a day, so a late click is still told "used or run out".
+KEEP_EXPIRED_LINKS = timedelta(days=1)
+
+
+def housekeeping(app: Flask, now: datetime) -> tuple[int, int]:
+    """Delete old settled mails and long-expired links: (mails, links) deleted."""
+    with app.app_context():
+        try:
+            mails = db.session.execute(
+                delete(OutboxMail)
+                .where(
+                    OutboxMail.status != MailStatus.PENDING,
+                    OutboxMail.created_at < now - KEEP_SETTLED,
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            links = tokens.purge(now - KEEP_EXPIRED_LINKS)
+            db.session.commit()
+        finally:
+            db.session.remove()
+    return mails, links
+
+
 def deliver_forever(
     app: Flask,
     *,
     interval: float = 5.0,
     stop: threading.Event | None = None,
     clock: Callable[[], datetime] = utcnow,
+    housekeeping_every: float = 3600.0,
 ) -> None:
-    """The `--loop` mode: drain the outbox, wait, repeat until `stop` is set."""
+    """The `--loop` mode: drain the outbox, wait, repeat until `stop` is set (tidying hourly)."""
     stop = stop or threading.Event()
     deliverer = MailDeliverer(app)
+    last_tidy = -housekeeping_every
     while not stop.is_set():
         try:
+            if _time.monotonic() - last_tidy >= housekeeping_every:
+                housekeeping(app, clock())
+                last_tidy = _time.monotonic()
             stats = deliverer.run_once(clock())
         except Exception:  # a database hiccup must not stop mail for good
             log.exception("mail: delivery pass failed; trying again shortly")

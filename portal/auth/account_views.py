@@ -63,7 +63,9 @@ def change_password():
             except PasswordRejected as rejected:
                 form.password.errors.append(str(rejected))
             else:
-                flash("Your password is changed. You are signed out on your other devices.")
+                flash(
+                    "Your password is changed. You are signed out on your other devices.", "success"
+                )
                 return redirect(url_for("account.index"))
     return render_template("account/change_password.html", form=form), _status()
 
@@ -85,7 +87,8 @@ def change_email():
             account.request_email_change(user, new_email)
             flash(
                 f"We have sent a link to {new_email}. Open it to confirm your new address. "
-                f"Until then, keep using {user.email} to sign in."
+                f"Until then, keep using {user.email} to sign in.",
+                "success",
             )
             return redirect(url_for("account.index"))
     return render_template("account/change_email.html", form=form), _status()
@@ -106,7 +109,7 @@ def confirm_email(token: str):
             return render_template("account/link_invalid.html"), 410
         except account.EmailTaken:
             return render_template("account/link_invalid.html", taken=True), 409
-        flash(f"Your email address is now {user.email}. Use it to sign in.")
+        flash(f"Your email address is now {user.email}. Use it to sign in.", "success")
         if current_user.is_authenticated:
             return redirect(url_for("account.index"))
         return redirect(url_for("auth.login"))

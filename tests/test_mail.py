@@ -96,7 +96,7 @@ def test_a_mail_server_that_is_down_loses_nothing(app, smtp):  # noqa: F811
     smtp.down()
     now = utcnow()
     stats = smtp.deliver(now)
-    assert (stats.claimed, stats.sent, stats.retried) == (2, 0, 1)
+    assert (stats.claimed, stats.sent, stats.retried, stats.trouble) == (2, 0, 1, True)
     waiting = _row(app, first)
     assert waiting.status is MailStatus.PENDING and waiting.attempts == 1
     assert waiting.not_before > now and waiting.sealed is not None

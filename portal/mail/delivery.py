@@ -47,6 +47,7 @@ class MailStats:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    trouble: bool = False  # the server could not be reached: stop this pass
 
 
 class ServerTrouble(Exception):
@@ -107,7 +108,8 @@ class MailDeliverer:
                     stats = self.deliver_batch(transport, now or utcnow())
                     for name in ("claimed", "sent", "retried", "failed"):
                         setattr(total, name, getattr(total, name) + getattr(stats, name))
-                    if stats.claimed < self.batch_size or stats.retried:
+                    total.trouble = total.trouble or stats.trouble
+                    if stats.claimed < self.batch_size or stats.trouble:
                         break  # nothing more due, or the server is in trouble
             finally:
                 transport.close()
@@ -157,6 +159,7 @@ class MailDeliverer:
                 self._send_one(transport, mail, token, now, stats)
             except ServerTrouble as trouble:
                 # The server is down or refuses us: the rest of the batch waits with this mail.
+                stats.trouble = True
                 for waiting in claimed[index + 1 :]:
                     self._settle(waiting, token, MailStatus.PENDING, not_before=trouble.args[0])
                 db.session.commit()
@@ -188,10 +191,12 @@ class MailDeliverer:
     def _failed(self, mail: OutboxMail, token: str, now, error: Exception, stats, *, to) -> None:
         permanent, trouble = _classify(error)
         attempts = mail.attempts + 1
+        delay = min(timedelta(seconds=self.backoff * 2 ** (attempts - 1)), MAX_BACKOFF)
         if permanent or attempts >= self.max_attempts:
             self._give_up(mail, token, _reason(error), stats, attempts=attempts, to=to)
+            if trouble:
+                raise ServerTrouble(now + timedelta(seconds=self.backoff))
             return
-        delay = min(timedelta(seconds=self.backoff * 2 ** (attempts - 1)), MAX_BACKOFF)
         self._settle(
             mail,
             token,
@@ -279,5 +284,5 @@ def deliver_forever(
         except Exception:  # a database hiccup must not stop mail for good
             log.exception("mail: delivery pass failed; trying again shortly")
             stats = MailStats()
-        if stats.claimed == 0 or stats.retried:
+        if stats.claimed == 0 or stats.trouble:
             stop.wait(interval)

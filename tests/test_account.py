@@ -89,7 +89,10 @@ def test_create_user_and_the_cli_apply_the_rules(demo, app):
     )
     assert result.exit_code != 0 and "at least 12 characters" in result.output
     with app.app_context():
-        assert db.session.scalar(select(User.id).where(User.email == "new.clinician@example.com")) is None
+        assert (
+            db.session.scalar(select(User.id).where(User.email == "new.clinician@example.com"))
+            is None
+        )
 
 
 # -- the account page -----------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from datetime import timedelta
@@ -10,7 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from portal import config
+from portal import ROOT, config
 from portal.auth import recovery
 from portal.auth.tokens import AccountToken
 from portal.db import utcnow
@@ -261,3 +262,11 @@ def test_ssl_and_starttls_together_are_refused(monkeypatch, tmp_path):
     monkeypatch.setenv("MAIL_USE_TLS", "1")
     with pytest.raises(config.ConfigError, match="MAIL_USE_SSL"):
         config.load(tmp_path, {"PORTAL_ENV": "development"})
+
+
+def test_mail_templates_run_no_script():
+    """Mail HTML keeps inline styles (mail clients drop stylesheets) but never script."""
+    folder = ROOT / "templates" / "mail"
+    for template in folder.glob("*.html"):
+        html = template.read_text("utf-8")
+        assert "<script" not in html and not re.search(r"\son[a-z]+=", html), template

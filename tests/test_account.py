@@ -215,3 +215,28 @@ def test_seed_demo_refuses_to_run_in_production(app):
     assert "refuses to run in production" in result.output
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(User)) == 0
+
+
+def test_no_mail_carries_health_information(demo, smtp):  # noqa: F811
+    """Every account mail, read from the server, holds no goal, concern or discipline."""
+    from portal.auth.models import DISCIPLINE_LABELS
+    from portal.careplan.models import Activity, Concern
+    from portal.goals.models import Goal
+
+    alex = demo.login(ALEX)
+    alex.submit("/account/email", {"email": NEW_EMAIL, "current_password": DEMO_PASSWORD})
+    alex.submit("/account/email", {"email": "blake@example.com", "current_password": DEMO_PASSWORD})
+    demo.app.test_client().submit(CONFIRM.search(smtp.one_to(NEW_EMAIL).text).group(1))
+    alex.submit("/account/password", {"current_password": DEMO_PASSWORD, "password": NEW_PASSWORD})
+    demo.app.test_client().submit("/forgot-password", {"email": NEW_EMAIL})
+    smtp.deliver()
+    kinds = {m.message["Subject"] for m in smtp.messages}
+    assert len(kinds) == 5, kinds  # confirm, in use, changed email, changed password, reset
+    with demo.app.app_context():
+        words = set(DISCIPLINE_LABELS.values())
+        for model in (Goal, Concern, Activity):
+            words |= set(db.session.scalars(select(model.title)))
+    for mail in smtp.messages:
+        body = (mail.text + mail.html).lower()
+        leaked = [w for w in words if w.lower() in body]
+        assert not leaked, (mail.message["Subject"], leaked)

@@ -113,9 +113,13 @@ def test_the_new_password_follows_the_rules(demo, client, smtp):  # noqa: F811
     assert client.submit("/reset-password", {"password": NEW_PASSWORD}).status_code == 302
 
 
-def test_forms_need_the_csrf_token(demo, client):
+def test_forms_need_the_csrf_token(demo, client, smtp):  # noqa: F811
     assert client.post("/forgot-password", data={"email": ALEX}).status_code == 400
     assert _count(demo.app, AccountToken) == 0
+    _ask_for_link(client)
+    client.get(LINK.search(smtp.one_to(ALEX).text).group(0).removeprefix("http://localhost"))
+    assert client.post("/reset-password", data={"password": NEW_PASSWORD}).status_code == 400
+    assert client.submit("/login", {"email": ALEX, "password": DEMO_PASSWORD}).status_code == 302
 
 
 def test_a_bad_address_is_explained(demo, client):

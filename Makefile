@@ -119,14 +119,17 @@ $(LIGHTHOUSE_STAMP): $(LIGHTHOUSE_DIR)/package.json $(LIGHTHOUSE_DIR)/package-lo
 
 js-deps: $(JS_STAMP)
 
-# The notifier runs in the background for as long as the dev server does; the
-# trap stops it however the server ends (Ctrl-C, crash, normal exit).
+# The notifier and the mail deliverer run in the background for as long as the
+# dev server does; the trap stops them however the server ends (Ctrl-C, crash,
+# normal exit). Without MAIL_SERVER, mails are printed here.
 run: export PORTAL_ENV ?= development
-run: $(BASE_STAMP) ## Migrate, seed demo data, serve on 127.0.0.1:5000 with the notifier
+run: $(BASE_STAMP) ## Migrate, seed demo data, serve on 127.0.0.1:5000 with the notifier and mailer
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo --if-empty
 	@$(FLASK) notify deliver --loop & notifier=$$!; \
-	trap 'kill "$$notifier" 2>/dev/null || true; wait "$$notifier" 2>/dev/null || true' EXIT; \
+	$(FLASK) mail deliver --loop & mailer=$$!; \
+	trap 'kill "$$notifier" "$$mailer" 2>/dev/null || true; \
+	  wait "$$notifier" "$$mailer" 2>/dev/null || true' EXIT; \
 	trap 'exit 130' INT; trap 'exit 143' TERM; \
 	$(FLASK) run --host $(RUN_HOST) --port $(RUN_PORT)
 

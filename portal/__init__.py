@@ -59,6 +59,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from portal import api, health
+    from portal.auth import account_views
     from portal.auth import views as auth_views
     from portal.careplan import views as careplan_views
     from portal.clinic import views as clinic_views
@@ -69,6 +70,7 @@ def register_blueprints(app: Flask) -> None:
     for blueprint in (
         health.bp,
         auth_views.bp,
+        account_views.bp,
         careplan_views.bp,
         clinic_views.bp,
         goals_views.bp,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import case, func, select
 
 from portal.auth.models import Discipline, User, UserKind
 from portal.auth.services import create_user
 from portal.extensions import db
+from portal.mail.cli import mail
 from portal.notifications.cli import notify
 from portal.patients import Patient
 
@@ -18,6 +19,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(seed_demo)
     app.cli.add_command(notify)
+    app.cli.add_command(mail)
 
 
 users = AppGroup("users", help="Manage accounts.")
@@ -29,7 +31,7 @@ def _password_option(f):
         prompt=True,
         hide_input=True,
         confirmation_prompt=True,
-        help="At least 12 characters (prompted when omitted).",
+        help="At least 12 characters, not a common one (prompted when omitted).",
     )(f)
 
 
@@ -98,6 +100,12 @@ def create_patient(email, given_name, family_name, birth_date, patient_id, passw
 @click.option("--if-empty", is_flag=True, help="Do nothing when accounts already exist.")
 def seed_demo(if_empty: bool) -> None:
     """Fill an empty database with the demo clinic and print the accounts."""
+    if current_app.config["PORTAL_ENV"] == "production":
+        # The demo accounts share one published password: never on real patients' server.
+        raise click.ClickException(
+            "seed-demo refuses to run in production (PORTAL_ENV=production): "
+            "its accounts share a password that anyone can read in the README."
+        )
     from portal.demo import DEMO_PASSWORD, seed
 
     if if_empty and db.session.scalar(select(func.count()).select_from(User)):

@@ -2,7 +2,9 @@
 
 `PORTAL_ENV` picks the profile: `development` (the default for `make run`),
 `test`, or `production`. Production refuses to start without an explicit
-`SECRET_KEY` and never uses a generated development key.
+`SECRET_KEY` of at least 32 bytes, never uses a generated development key,
+and needs a mail server (`MAIL_SERVER`) and the address people reach the
+portal at (`PUBLIC_URL`), since sign-in help arrives by mail.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ENVIRONMENTS = ("development", "test", "production")
 
@@ -66,6 +69,57 @@ def _database_url(env: str, instance_path: Path) -> str:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return url
+
+
+# Where development and tests say the portal is, for links in mails.
+DEFAULT_PUBLIC_URLS = {"development": "http://127.0.0.1:5000", "test": "http://localhost"}
+MIN_SECRET_KEY_BYTES = 32
+
+
+def _mail_settings(env: str) -> dict[str, Any]:
+    """Outgoing mail, under Flask-Mail's names; links in mails start with PUBLIC_URL."""
+    use_ssl = _bool("MAIL_USE_SSL", False)
+    use_tls = _bool("MAIL_USE_TLS", False)
+    if use_ssl and use_tls:
+        raise ConfigError("set MAIL_USE_SSL (port 465) or MAIL_USE_TLS (STARTTLS), not both")
+    public_url = os.environ.get("PUBLIC_URL", "").strip() or DEFAULT_PUBLIC_URLS.get(env, "")
+    return {
+        # Without a server, development prints each mail on the deliverer's console.
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER", "").strip(),
+        "MAIL_PORT": _int("MAIL_PORT", 465 if use_ssl else 587 if use_tls else 25),
+        "MAIL_USE_TLS": use_tls,
+        "MAIL_USE_SSL": use_ssl,
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME", ""),
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD", ""),
+        "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "").strip(),
+        "MAIL_TIMEOUT_SECONDS": _int("MAIL_TIMEOUT_SECONDS", 20),
+        "MAIL_MAX_ATTEMPTS": _int("MAIL_MAX_ATTEMPTS", 12),
+        "MAIL_BACKOFF_SECONDS": _int("MAIL_BACKOFF_SECONDS", 30),
+        "MAIL_LEASE_SECONDS": _int("MAIL_LEASE_SECONDS", 300),
+        "PUBLIC_URL": public_url.rstrip("/"),
+        # Links in mails: a password reset works for an hour at most, a new email's
+        # confirmation for a day.
+        "PASSWORD_RESET_MINUTES": min(_int("PASSWORD_RESET_MINUTES", 60), 60),
+        "PASSWORD_RESETS_PER_HOUR": _int("PASSWORD_RESETS_PER_HOUR", 3),
+        "EMAIL_CONFIRM_HOURS": _int("EMAIL_CONFIRM_HOURS", 24),
+    }
+
+
+def _check_production(cfg: dict[str, Any]) -> None:
+    """What production refuses to start without (after explicit overrides are applied)."""
+    if len(str(cfg["SECRET_KEY"]).encode()) < MIN_SECRET_KEY_BYTES:
+        raise ConfigError(
+            f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes in production; "
+            "make one with: python -c 'import secrets; print(secrets.token_hex(32))'"
+        )
+    if not cfg["MAIL_SERVER"]:
+        raise ConfigError("production needs MAIL_SERVER: password resets are sent by mail")
+    url = urlsplit(cfg["PUBLIC_URL"])
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ConfigError(
+            "production needs PUBLIC_URL, the address people open the portal at, "
+            "like https://portal.example.org (links in mails start with it)"
+        )
 
 
 def load(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -133,6 +187,7 @@ def load(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[s
         # Rendered page parts each worker keeps (portal/pagecache.py).
         "PAGE_CACHE_SIZE": _int("PAGE_CACHE_SIZE", 1024),
         "PAGE_CACHE_BYTES": _int("PAGE_CACHE_BYTES", 8 * 1024 * 1024),
+        **_mail_settings(env),
     }
     if env == "test":
         cfg["PASSWORD_HASH_METHOD"] = os.environ.get(
@@ -147,4 +202,6 @@ def load(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[s
     ):
         # One SQLite file cannot be shared by several app servers.
         raise ConfigError("production needs DATABASE_URL pointing at PostgreSQL")
+    if production:
+        _check_production(cfg)
     return cfg

@@ -2,6 +2,7 @@
 
 from portal.audit.models import AuditEvent
 from portal.auth.models import AuthSession, LoginThrottle, User
+from portal.auth.tokens import AccountToken
 from portal.careplan.models import (
     Activity,
     CareTeamMember,
@@ -10,6 +11,7 @@ from portal.careplan.models import (
     PlanRevision,
 )
 from portal.goals.models import Goal, GoalMessage, GoalRead, ProgressEntry, ProgressEntryRevision
+from portal.mail.models import OutboxMail
 from portal.notifications.models import (
     Notification,
     NotificationPreference,
@@ -22,6 +24,7 @@ from portal.versions import install as _install_version_triggers
 _install_version_triggers(Patient.metadata)  # create_all makes the triggers too
 
 __all__ = [
+    "AccountToken",
     "Activity",
     "AuditEvent",
     "AuthSession",
@@ -33,6 +36,7 @@ __all__ = [
     "LoginThrottle",
     "Notification",
     "NotificationPreference",
+    "OutboxMail",
     "PageVersions",
     "Patient",
     "PlanReview",

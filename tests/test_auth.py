@@ -172,6 +172,8 @@ def test_production_cookies_are_secure(monkeypatch, tmp_path):
 
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
     monkeypatch.setenv("DATABASE_URL", "postgresql://u@localhost/db")
+    monkeypatch.setenv("MAIL_SERVER", "smtp.example.org")
+    monkeypatch.setenv("PUBLIC_URL", "https://portal.example.org")
     monkeypatch.delenv("SESSION_COOKIE_SECURE", raising=False)
     cfg = config.load(tmp_path, {"PORTAL_ENV": "production"})
     assert cfg["SESSION_COOKIE_SECURE"] is True

@@ -112,6 +112,8 @@ def test_templates_have_no_inline_script_style_or_handlers():
     """The pages must work under script-src 'self' and style-src 'self'."""
     offenders = []
     for template in (ROOT / "templates").rglob("*.html"):
+        if template.parent.name == "mail":
+            continue  # mails are read in mail clients, not served: they need inline styles
         html = template.read_text("utf-8")
         if re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html):
             offenders.append(f"{template}: inline <script>")

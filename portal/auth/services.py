@@ -13,6 +13,7 @@ from flask_login import UserMixin
 from sqlalchemy import bindparam, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from portal.auth import passwords
 from portal.auth.models import AuthSession, Discipline, LoginThrottle, User, UserKind
 from portal.db import utcnow
 from portal.extensions import db
@@ -37,8 +38,19 @@ class SignInRefused(Exception):
 
 
 def hash_password(password: str) -> str:
-    """Hash with the configured approved KDF (scrypt N=2^17 by default)."""
-    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+    """Hash with the configured approved KDF (scrypt N=2^17 by default), after NFKC."""
+    return generate_password_hash(
+        passwords.normalize(password), method=current_app.config["PASSWORD_HASH_METHOD"]
+    )
+
+
+def password_matches(stored: str, password: str) -> bool:
+    """Check a password against a stored hash, as typed or NFKC-normalised (see hash_password)."""
+    normal = passwords.normalize(password)
+    if check_password_hash(stored, normal):
+        return True
+    # Hashes made before normalisation was applied hold the password as typed.
+    return normal != password and check_password_hash(stored, password)
 
 
 _dummy_hashes: dict[str, str] = {}
@@ -92,7 +104,7 @@ def authenticate(email: str, password: str) -> User | None:
     _check_throttle(throttle, now)
     user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
     stored = user.password_hash if user is not None else _dummy_hash()
-    valid = check_password_hash(stored, password) and user is not None and user.is_active
+    valid = password_matches(stored, password) and user is not None and user.is_active
     if not valid:
         _record_failure(throttle, key, now)
         return None
@@ -204,13 +216,29 @@ def end_session(token: str) -> None:
     )
 
 
+def end_sessions(user_id: int, *, keep: int | None = None) -> int:
+    """Revoke every live session of an account (but `keep`, the caller's own); returns how many."""
+    ended = (
+        update(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if keep is not None:
+        ended = ended.where(AuthSession.id != keep)
+    return db.session.execute(ended).rowcount
+
+
 def create_user(email: str, password: str, name: str, kind, **fields) -> User:
-    """Create an account (CLI and clinic staff); raises ValueError if the email is taken."""
+    """Create an account (CLI and clinic staff); raises ValueError if the email is taken.
+
+    The password must meet the rules of `portal.auth.passwords` (PasswordRejected,
+    a ValueError, says why not).
+    """
     email = normalize_email(email)
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
         raise ValueError(f"an account with the email {email} already exists")
-    if len(password) < 12:
-        raise ValueError("passwords need at least 12 characters")
+    passwords.check(password, email)
     user = User(email=email, password_hash=hash_password(password), name=name, kind=kind, **fields)
     db.session.add(user)
     db.session.flush()

@@ -8,13 +8,15 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_login import current_user, login_required, login_user, logout_user
 
 from portal.access import own_patient_id
-from portal.auth import services
-from portal.auth.forms import LoginForm
+from portal.auth import recovery, services
+from portal.auth.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm
 from portal.auth.models import UserKind
+from portal.auth.passwords import PasswordRejected
 
 bp = Blueprint("auth", __name__)
 
 SESSION_TOKEN_KEY = "sid"  # noqa: S105  (a session key name, not a secret)
+RESET_TOKEN_KEY = "reset"  # noqa: S105  (a session key name, not a secret)
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -76,19 +78,82 @@ def login():
     return render_template("auth/login.html", form=form), status
 
 
-@bp.post("/logout")
-def logout():
+def _sign_out(message: str):
+    """End this browser's session (server and cookie) and send it to the sign-in page."""
     token = session.get(SESSION_TOKEN_KEY)
     if token:
         services.end_session(token)
     logout_user()
     session.clear()
-    flash("You are signed out. Nothing of yours is left on this device.", "info")
+    flash(message, "info")
     response = redirect(url_for("auth.login"))
     # The browser drops this site's caches and stored data (the service worker's
     # saved pages and the offline queue): a shared phone forgets the user.
     response.headers["Clear-Site-Data"] = '"cache", "storage"'
     return response
+
+
+@bp.post("/logout")
+def logout():
+    return _sign_out("You are signed out. Nothing of yours is left on this device.")
+
+
+@bp.route("/forgot-password", methods=["GET", "POST"])
+def forgot_password():
+    """Ask for a reset link: the same page whether or not the address has an account."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        recovery.request_password_reset(form.email.data)
+        return render_template(
+            "auth/forgot_password_sent.html",
+            email=form.email.data.strip(),
+            minutes=recovery.reset_minutes(),
+        )
+    status = 422 if request.method == "POST" else 200
+    return render_template("auth/forgot_password.html", form=form), status
+
+
+def _link_invalid():
+    return render_template("auth/link_invalid.html"), 410
+
+
+@bp.get("/reset-password/<token>")
+def reset_password_link(token: str):
+    """The link from the mail: kept in the session, then out of the address bar."""
+    try:
+        recovery.reset_link_user(token)
+    except recovery.LinkInvalid:
+        return _link_invalid()
+    session[RESET_TOKEN_KEY] = token
+    response = redirect(url_for("auth.reset_password"))
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@bp.route("/reset-password", methods=["GET", "POST"])
+def reset_password():
+    token = session.get(RESET_TOKEN_KEY, "")
+    try:
+        user = recovery.reset_link_user(token)
+    except recovery.LinkInvalid:
+        session.pop(RESET_TOKEN_KEY, None)
+        return _link_invalid()
+    form = ResetPasswordForm()
+    form.account_email = user.email
+    if form.validate_on_submit():
+        try:
+            recovery.reset_password(token, form.password.data)
+        except recovery.LinkInvalid:
+            return _link_invalid()
+        except PasswordRejected as rejected:
+            form.password.errors.append(str(rejected))
+        else:
+            return _sign_out(
+                "Your password is changed, and you are signed out everywhere. "
+                "Sign in with your new password."
+            )
+    status = 422 if request.method == "POST" else 200
+    return render_template("auth/reset_password.html", form=form, email=user.email), status
 
 
 @bp.get("/welcome")

@@ -1,6 +1,6 @@
 """Imports every model so the metadata (and Alembic) knows every table."""
 
-from portal.audit.models import AuditEvent
+from portal.audit.models import AuditEvent, AuditEventPatient
 from portal.auth.models import AuthSession, LoginThrottle, User
 from portal.careplan.models import (
     Activity,
@@ -21,6 +21,7 @@ from portal.patients import Patient
 __all__ = [
     "Activity",
     "AuditEvent",
+    "AuditEventPatient",
     "AuthSession",
     "CareTeamMember",
     "Concern",

@@ -76,36 +76,49 @@ def inbox_rows(clinician: User, page: int = 1) -> list[InboxRow]:
 
 
 def _waiting(clinician: User) -> Select:
+    """The panel's waiting goals: from the clinician's memberships, through each patient's goals."""
     team = care_team_patients(clinician)
     return (
         select(
             Goal.id,
             Goal.title,
             Goal.patient_id,
-            Patient.given_name,
-            Patient.family_name,
             Goal.awaiting_reply_since,
             Goal.sensitivity,
             Goal.last_message_id,
         )
         .select_from(team)
         .join(Goal, Goal.patient_id == team.c.patient_id)
-        .join(Patient, Patient.id == Goal.patient_id)
         .where(*_WAITING)
     )
 
 
 def _page(clinician: User, number: int) -> tuple[list[InboxRow], int]:
-    stmt = (
+    # Names are joined to the page's 50 goals only, after sorting and cutting.
+    page = (
         _waiting(clinician)
         .add_columns(func.count().over().label("total"))
         .order_by(Goal.awaiting_reply_since, Goal.id)
         .limit(PAGE_SIZE)
         .offset((number - 1) * PAGE_SIZE)
+        .subquery("page")
     )
-    rows = db.session.execute(stmt).all()
+    rows = db.session.execute(
+        select(page, Patient.given_name, Patient.family_name)
+        .join(Patient, Patient.id == page.c.patient_id)
+        .order_by(page.c.awaiting_reply_since, page.c.id)
+    ).all()
     items = [
-        InboxRow(r[0], r[1], r[2], f"{r[3]} {r[4]}", r[5], r[6] is not None, r[7]) for r in rows
+        InboxRow(
+            r.id,
+            r.title,
+            r.patient_id,
+            f"{r.given_name} {r.family_name}",
+            r.awaiting_reply_since,
+            r.sensitivity is not None,
+            r.last_message_id,
+        )
+        for r in rows
     ]
     return items, (rows[0].total if rows else 0)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import abort, g, request
 from flask_login import current_user
-from sqlalchemy import ColumnElement, Subquery, and_, bindparam, false, select
+from sqlalchemy import ColumnElement, Subquery, and_, bindparam, select
 from sqlalchemy.orm import aliased
 
 from portal.auth.models import User, UserKind
@@ -263,15 +263,16 @@ def may_act_as_care_team(user: User) -> bool:
     return bool(user.is_authenticated and user.is_active and user.kind is UserKind.CLINICIAN)
 
 
-def care_team_patients(user: User) -> Subquery:
-    """THE patients `user` may see as care team: a subquery of (patient_id, role).
+# (patient_id, role) of every patient the user bound by `care_team_params` may see as
+# care team. Built once: lists join to it and add `care_team_params(user)` to their
+# parameters (an unbound list fails loudly rather than showing everyone).
+CARE_TEAM_PATIENTS: Subquery = (
+    select(CareTeamMember.patient_id.label("patient_id"), CareTeamMember.role.label("role"))
+    .where(_active_membership(bindparam("care_team_uid")))
+    .subquery("care_team_patients")
+)
 
-    Lists join to it instead of deciding membership themselves; it is empty
-    for anyone who is not an active clinician.
-    """
-    stmt = select(
-        CareTeamMember.patient_id.label("patient_id"), CareTeamMember.role.label("role")
-    ).where(_active_membership(user.id))
-    if not may_act_as_care_team(user):
-        stmt = stmt.where(false())
-    return stmt.subquery("care_team_patients")
+
+def care_team_params(user: User) -> dict[str, int | None]:
+    """The parameters for `CARE_TEAM_PATIENTS`: nobody (NULL) unless an active clinician."""
+    return {"care_team_uid": user.id if may_act_as_care_team(user) else None}

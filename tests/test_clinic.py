@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, text, update
 
-from portal.access import care_team_patients, resolve
+from portal.access import CARE_TEAM_PATIENTS, care_team_params, resolve
 from portal.audit.log import patient_access_log
 from portal.audit.models import AuditEvent, AuditEventPatient
 from portal.auth.models import User
@@ -25,7 +25,12 @@ def _walk(app) -> int:
 def _visible(app, email: str, demo) -> set[int]:
     with app.app_context():
         user = db.session.get(User, demo.users[email])
-        return set(db.session.scalars(select(care_team_patients(user).c.patient_id)))
+        return _listed(user)
+
+
+def _listed(user: User) -> set[int]:
+    """The patients the one list rule shows `user`."""
+    return set(db.session.scalars(select(CARE_TEAM_PATIENTS.c.patient_id), care_team_params(user)))
 
 
 def test_an_ended_membership_leaves_panel_inbox_flags_and_pages_at_once(demo, app):
@@ -63,7 +68,7 @@ def test_the_list_rule_and_the_page_rule_agree_for_every_user_and_patient(demo, 
         )
         db.session.commit()
         for user in db.session.scalars(select(User)):
-            listed = set(db.session.scalars(select(care_team_patients(user).c.patient_id)))
+            listed = _listed(user)
             pages = {
                 pid
                 for pid in demo.patients.values()

@@ -1,6 +1,6 @@
 """The clinicians' inbox: goals across their panel waiting for a reply from the team.
 
-The query starts from the clinician's panel (`access.care_team_patients`) and
+The query starts from the clinician's panel (`access.CARE_TEAM_PATIENTS`) and
 reads each patient's waiting goals through `ix_goals_patient_waiting`, so its
 cost follows the panel, not the clinic. A page is one query and one audit
 event naming the patients it shows.
@@ -13,10 +13,10 @@ from datetime import datetime
 
 from flask import g
 from flask_login import current_user
-from sqlalchemy import Select, func, select
+from sqlalchemy import bindparam, func, select
 
 from portal import audit
-from portal.access import care_team_patients
+from portal.access import CARE_TEAM_PATIENTS, care_team_params
 from portal.auth.models import User
 from portal.clinic.services import PanelRow
 from portal.extensions import db
@@ -63,7 +63,7 @@ def inbox_page(clinician: User, page: int = 1) -> InboxPage:
     number = min(max(page, 1), LAST_PAGE)
     rows, total = _page(clinician, number)
     if not rows and number > 1:
-        total = db.session.scalar(select(func.count()).select_from(_waiting(clinician).subquery()))
+        total = db.session.scalar(_COUNT, care_team_params(clinician))
         number = _pages(total or 0)
         rows, total = _page(clinician, number)
     audit.record_list(clinician.id, "goal_inbox", (row.patient_id for row in rows))
@@ -75,39 +75,48 @@ def inbox_rows(clinician: User, page: int = 1) -> list[InboxRow]:
     return _page(clinician, page)[0]
 
 
-def _waiting(clinician: User) -> Select:
-    """The panel's waiting goals: from the clinician's memberships, through each patient's goals."""
-    team = care_team_patients(clinician)
-    return (
-        select(
-            Goal.id,
-            Goal.title,
-            Goal.patient_id,
-            Goal.awaiting_reply_since,
-            Goal.sensitivity,
-            Goal.last_message_id,
-        )
-        .select_from(team)
-        .join(Goal, Goal.patient_id == team.c.patient_id)
-        .where(*_WAITING)
+# Built once, run with the clinician's parameters: the panel's waiting goals,
+# from the clinician's memberships through each patient's goals.
+_TEAM = CARE_TEAM_PATIENTS
+_WAITING_GOALS = (
+    select(
+        Goal.id,
+        Goal.title,
+        Goal.patient_id,
+        Goal.awaiting_reply_since,
+        Goal.sensitivity,
+        Goal.last_message_id,
     )
+    .select_from(_TEAM)
+    .join(Goal, Goal.patient_id == _TEAM.c.patient_id)
+    .where(*_WAITING)
+)
+_COUNT = select(func.count()).select_from(_WAITING_GOALS.subquery())
+# Sorted and cut first; names are joined to the page's 50 goals only.
+_CUT = (
+    _WAITING_GOALS.add_columns(func.count().over().label("total"))
+    .order_by(Goal.awaiting_reply_since, Goal.id)
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
+    .subquery("page")
+)
+_PAGE = (
+    select(_CUT, Patient.given_name, Patient.family_name)
+    .join(Patient, Patient.id == _CUT.c.patient_id)
+    .order_by(_CUT.c.awaiting_reply_since, _CUT.c.id)
+)
+_AWAITING = (
+    select(Goal.patient_id)
+    .select_from(_TEAM)
+    .join(Goal, Goal.patient_id == _TEAM.c.patient_id)
+    .where(*_WAITING)
+    .distinct()
+)
 
 
 def _page(clinician: User, number: int) -> tuple[list[InboxRow], int]:
-    # Names are joined to the page's 50 goals only, after sorting and cutting.
-    page = (
-        _waiting(clinician)
-        .add_columns(func.count().over().label("total"))
-        .order_by(Goal.awaiting_reply_since, Goal.id)
-        .limit(PAGE_SIZE)
-        .offset((number - 1) * PAGE_SIZE)
-        .subquery("page")
-    )
-    rows = db.session.execute(
-        select(page, Patient.given_name, Patient.family_name)
-        .join(Patient, Patient.id == page.c.patient_id)
-        .order_by(page.c.awaiting_reply_since, page.c.id)
-    ).all()
+    params = {**care_team_params(clinician), "limit": PAGE_SIZE}
+    rows = db.session.execute(_PAGE, {**params, "offset": (number - 1) * PAGE_SIZE}).all()
     items = [
         InboxRow(
             r.id,
@@ -129,16 +138,7 @@ def _pages(total: int) -> int:
 
 def awaiting_patients(clinician: User) -> set[int]:
     """Patients on this clinician's panel with a goal waiting for a reply (one query)."""
-    team = care_team_patients(clinician)
-    return set(
-        db.session.scalars(
-            select(Goal.patient_id)
-            .select_from(team)
-            .join(Goal, Goal.patient_id == team.c.patient_id)
-            .where(*_WAITING)
-            .distinct()
-        )
-    )
+    return set(db.session.scalars(_AWAITING, care_team_params(clinician)))
 
 
 def awaiting_reply_flag(row: PanelRow) -> list[tuple[str, str]]:

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 
 from portal import audit
-from portal.access import care_team_patients
+from portal.access import CARE_TEAM_PATIENTS, care_team_params
 from portal.auth.models import User
 from portal.extensions import db
 from portal.patients import Patient
@@ -32,7 +32,7 @@ class PanelRow:
 
 def panel(clinician: User, query: str = "", sort: str = "name") -> list[PanelRow]:
     """The clinician's patients, optionally filtered by name; one query and one audit event."""
-    team = care_team_patients(clinician)
+    team = CARE_TEAM_PATIENTS
     stmt = (
         select(
             Patient.id,
@@ -65,7 +65,7 @@ def panel(clinician: User, query: str = "", sort: str = "name") -> list[PanelRow
             plan_agreed=r.plan_agreed_version is not None
             and r.plan_agreed_version == r.plan_version,
         )
-        for r in db.session.execute(stmt)
+        for r in db.session.execute(stmt, care_team_params(clinician))
     ]
     listing = "panel_search" if words else "panel"
     audit.record_list(clinician.id, listing, (row.patient_id for row in rows))

@@ -146,3 +146,18 @@ def test_a_list_that_shows_nobody_is_still_one_event(demo, app):
             select(AuditEvent.patient_ids).where(AuditEvent.object_type == "panel_search")
         )
     assert names == ""
+
+
+def test_a_list_event_stands_or_falls_with_its_transaction(demo, app):
+    from portal import audit
+
+    rivera = demo.users[RIVERA]
+    with app.app_context():
+        audit.record_list(rivera, "panel", [demo.blake, demo.alex, demo.alex])
+        db.session.rollback()
+        db.session.commit()
+        assert _events(app, "panel") == []
+        audit.record_list(rivera, "panel", [demo.blake, demo.alex, demo.alex])
+        db.session.commit()
+    [(_, patients)] = _events(app, "panel")
+    assert patients == sorted([demo.alex, demo.blake])

@@ -45,8 +45,7 @@ def record(access: Access, action: str, object_type: str, object_id: int | None 
 def record_rows(rows: list[dict[str, Any]]) -> None:
     """Queue several audit rows, each about one patient."""
     now = utcnow()
-    pending = db.session.info.setdefault(_PENDING, [])
-    pending.extend({"at": now, **row} for row in rows)
+    _queue(_PENDING).extend({"at": now, **row} for row in rows)
 
 
 def record_list(
@@ -70,7 +69,15 @@ def record_list(
         "object_id": None,
         "patient_ids": ",".join(map(str, ids)),
     }
-    db.session.info.setdefault(_PENDING_LISTS, []).append((row, ids))
+    _queue(_PENDING_LISTS).append((row, ids))
+
+
+def _queue(key: str) -> list:
+    """The session's queue `key`, tied to a begun transaction so its rollback drops it."""
+    session = db.session()
+    if not session.in_transaction():
+        session.begin()  # else a rollback before any query is a no-op: the rows would outlive it
+    return session.info.setdefault(key, [])
 
 
 @event.listens_for(Session, "before_commit")

@@ -153,7 +153,7 @@ class Access:
 
 
 def _active_membership(user_id: Any) -> ColumnElement[bool]:
-    """THE rule for a care-team membership that grants access (see `care_team_patients`)."""
+    """THE rule for a care-team membership that grants access, to one patient or a list."""
     return and_(CareTeamMember.user_id == user_id, CareTeamMember.ended_at.is_(None))
 
 

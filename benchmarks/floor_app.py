@@ -23,7 +23,7 @@ from flask_login import current_user, login_required
 from portal import audit, create_app
 from portal.access import Access, Scope, patient_view
 from portal.api import json_body
-from portal.goals import threads
+from portal.clinic import inbox as clinic_inbox
 
 floor = Blueprint("floor", __name__, url_prefix="/floor")
 
@@ -45,8 +45,9 @@ def post_audited(access: Access):
 @floor.get("/inbox-unaudited")
 @login_required
 def inbox_unaudited():
-    rows = threads._inbox_rows(current_user)  # as clinic.inbox.inbox, minus the audit
-    return render_template("clinic/inbox.html", rows=rows)
+    rows = clinic_inbox.inbox_rows(current_user)  # as the inbox page, minus its audit event
+    page = clinic_inbox.InboxPage(rows, 1, 1)
+    return render_template("clinic/inbox.html", page=page, rows=rows)
 
 
 app = create_app()

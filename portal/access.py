@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import abort, g, request
 from flask_login import current_user
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import ColumnElement, Subquery, and_, bindparam, select
 from sqlalchemy.orm import aliased
 
 from portal.auth.models import User, UserKind
@@ -158,6 +158,11 @@ class Access:
         )
 
 
+def _active_membership(user_id: Any) -> ColumnElement[bool]:
+    """THE rule for a care-team membership that grants access, to one patient or a list."""
+    return and_(CareTeamMember.user_id == user_id, CareTeamMember.ended_at.is_(None))
+
+
 _PATIENT_USER = aliased(User)
 _RELATION = (
     select(
@@ -170,11 +175,7 @@ _RELATION = (
     )
     .outerjoin(
         CareTeamMember,
-        and_(
-            CareTeamMember.patient_id == Patient.id,
-            CareTeamMember.user_id == bindparam("uid"),
-            CareTeamMember.ended_at.is_(None),
-        ),
+        and_(CareTeamMember.patient_id == Patient.id, _active_membership(bindparam("uid"))),
     )
     .outerjoin(_PATIENT_USER, _PATIENT_USER.id == Patient.user_id)
     .where(Patient.id == bindparam("pid"))
@@ -190,7 +191,7 @@ def resolve(user: User, patient_id: int) -> Access | None:
         return None
     if row.user_id == user.id:
         relation, scopes = Relation.SELF, SELF_SCOPES
-    elif row.role is not None and user.kind is UserKind.CLINICIAN:
+    elif row.role is not None and may_act_as_care_team(user):
         relation, scopes = Relation.CARE_TEAM, CARE_TEAM_SCOPES
     else:
         return None
@@ -244,3 +245,28 @@ def patient_view(
 def wants_json() -> bool:
     """True for the JSON API, whose errors and redirects are JSON."""
     return request.path.startswith("/api/")
+
+
+# Lists: which patients a clinician may see as care team (panel, inbox, flags).
+# The same rule `resolve` applies to one patient, so a list never shows a
+# patient whose pages would answer 404, and ending a membership empties both.
+
+
+def may_act_as_care_team(user: User) -> bool:
+    """Whether `user`'s account can hold care-team access at all: an active clinician."""
+    return bool(user.is_authenticated and user.is_active and user.kind is UserKind.CLINICIAN)
+
+
+# (patient_id, role) of every patient the user bound by `care_team_params` may see as
+# care team. Built once: lists join to it and add `care_team_params(user)` to their
+# parameters (an unbound list fails loudly rather than showing everyone).
+CARE_TEAM_PATIENTS: Subquery = (
+    select(CareTeamMember.patient_id.label("patient_id"), CareTeamMember.role.label("role"))
+    .where(_active_membership(bindparam("care_team_uid")))
+    .subquery("care_team_patients")
+)
+
+
+def care_team_params(user: User) -> dict[str, int | None]:
+    """The parameters for `CARE_TEAM_PATIENTS`: nobody (NULL) unless an active clinician."""
+    return {"care_team_uid": user.id if may_act_as_care_team(user) else None}

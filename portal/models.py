@@ -1,6 +1,6 @@
 """Imports every model so the metadata (and Alembic) knows every table."""
 
-from portal.audit.models import AuditEvent
+from portal.audit.models import AuditEvent, AuditEventPatient
 from portal.auth.models import AuthSession, LoginThrottle, User
 from portal.auth.tokens import AccountToken
 from portal.careplan.models import (
@@ -27,6 +27,7 @@ __all__ = [
     "AccountToken",
     "Activity",
     "AuditEvent",
+    "AuditEventPatient",
     "AuthSession",
     "CareTeamMember",
     "Concern",

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, insert, select
 
-from portal.audit.models import AuditEvent
+from portal.audit.log import patient_access_log
+from portal.audit.models import AuditEvent, AuditEventPatient
 from portal.auth.models import Discipline
 from portal.careplan.models import CareTeamMember
+from portal.clinic.inbox import PAGE_SIZE
 from portal.extensions import db
 from portal.goals.models import Goal, GoalCategory, GoalStatus
 from portal.patients import Patient
@@ -59,6 +62,10 @@ def _panel_of_size(app, demo, size: int) -> None:
         db.session.commit()
 
 
+def _goals_shown(response) -> int:
+    return len(re.findall(r"Goal \d+ ", text_of(response)))
+
+
 def test_inbox_query_count_does_not_grow_with_the_panel(demo, app, count_queries):
     rivera = demo.login(RIVERA)
     counts = {}
@@ -68,10 +75,12 @@ def test_inbox_query_count_does_not_grow_with_the_panel(demo, app, count_queries
         with count_queries() as counter:
             response = rivera.get("/clinic/inbox")
         assert response.status_code == 200
-        assert text_of(response).count("Inbox") >= size
+        assert response.get_data(as_text=True).count('<th scope="row"') == min(size + 1, PAGE_SIZE)
         counts[size] = counter.count
     assert counts[5] == counts[200], counts
-    assert counts[200] <= 6, counts
+    # the session (with its user), the page with its total, the audit event, its patients
+    assert counts[200] == 4, counter.statements
+    assert [s.split()[0] for s in counter.statements] == ["SELECT", "SELECT", "INSERT", "INSERT"]
 
 
 @pytest.mark.parametrize("size", [5, 200])
@@ -84,7 +93,9 @@ def test_panel_awaiting_flag_is_one_query(demo, app, count_queries, size):
     _panel_of_size(app, demo, size)
     with count_queries() as counter:
         response = rivera.get("/clinic/")
-    assert counter.count == small.count
+    assert (
+        counter.count == small.count == 5
+    )  # session, panel, waiting flags, audit event + patients
     assert text_of(response).count("Awaiting reply") == size + 1  # and Alex's walk
 
 
@@ -115,12 +126,102 @@ def test_a_patient_message_puts_the_goal_back_in_the_inbox(demo, app):
     assert "Walk 30 minutes a day" in text_of(rivera.get("/clinic/inbox"))
 
 
-def test_inbox_listing_is_audited_per_patient(demo, app):
-    demo.login(RIVERA).get("/clinic/inbox")
+def _listed(app, object_type: str) -> list[tuple[str, list[int]]]:
+    """The list events of this kind: the patients each names, in the row and in the index."""
     with app.app_context():
-        listed = db.session.scalar(
-            select(func.count())
-            .select_from(AuditEvent)
-            .where(AuditEvent.object_type == "goal_inbox", AuditEvent.patient_id == demo.alex)
+        events = db.session.execute(
+            select(AuditEvent.id, AuditEvent.patient_ids, AuditEvent.patient_id)
+            .where(AuditEvent.object_type == object_type)
+            .order_by(AuditEvent.id)
+        ).all()
+        result = []
+        for event_id, names, patient_id in events:
+            assert patient_id is None
+            indexed = db.session.scalars(
+                select(AuditEventPatient.patient_id)
+                .where(AuditEventPatient.event_id == event_id)
+                .order_by(AuditEventPatient.patient_id)
+            ).all()
+            result.append((names, indexed))
+        return result
+
+
+def test_an_inbox_view_is_one_audit_event_naming_every_patient_shown(demo, app):
+    _panel_of_size(app, demo, 3)
+    text = text_of(demo.login(RIVERA).get("/clinic/inbox"))
+    with app.app_context():
+        shown = sorted(
+            db.session.scalars(
+                select(Patient.id).where(
+                    Patient.given_name.like("Inbox%") | (Patient.id == demo.alex)
+                )
+            )
         )
-    assert listed == 1
+    assert all(f"Inbox{n} Test" in text for n in range(3))
+    [(names, indexed)] = _listed(app, "goal_inbox")
+    assert indexed == shown
+    assert names == ",".join(map(str, shown))
+
+
+def test_the_access_log_shows_the_inbox_view_to_each_patient(demo, app, count_queries):
+    rivera = demo.login(RIVERA)
+    rivera.get("/clinic/inbox")
+    rivera.get(f"/p/{demo.alex}/plan")
+    with app.app_context(), count_queries() as counter:
+        log = patient_access_log(demo.alex)
+    assert counter.count == 1
+    assert log[0].summary() == "Dr. Riley Rivera (care team): read care plan"
+    assert log[1].summary() == "Dr. Riley Rivera saw you in their inbox"
+    assert log[1].listed and not log[0].listed
+    assert log[0].at >= log[1].at
+    with app.app_context():
+        blakes = [e.summary() for e in patient_access_log(demo.blake)]
+    assert "Dr. Riley Rivera saw you in their inbox" not in blakes  # nothing of Blake's waits
+
+
+def test_a_page_of_the_inbox_holds_fifty_oldest_first(demo, app):
+    _panel_of_size(app, demo, 120)  # and Alex's walk: 121 waiting, 3 pages
+    rivera = demo.login(RIVERA)
+    first = rivera.get("/clinic/inbox").get_data(as_text=True)
+    assert 'rel="next" href="/clinic/inbox?page=2"' in first
+    assert 'rel="prev"' not in first
+    assert "Page 1 of 3" in first
+    # The oldest wait first: Alex's walk (2 hours), then Goal 119 down to Goal 71.
+    text = text_of(rivera.get("/clinic/inbox?page=1"))
+    assert "Walk 30 minutes a day" in text and "Goal 71 " in text and "Goal 70 " not in text
+    third = rivera.get("/clinic/inbox?page=3")
+    assert _goals_shown(third) == 21
+    assert 'rel="prev" href="/clinic/inbox?page=2"' in third.get_data(as_text=True)
+    assert 'rel="next"' not in third.get_data(as_text=True)
+    # Each page's event names only the patients that page showed.
+    assert [len(indexed) for _, indexed in _listed(app, "goal_inbox")] == [50, 50, 21]
+
+
+@pytest.mark.parametrize(
+    ("query", "shown"),
+    [
+        ("?page=99", "Page 3 of 3"),  # past the end, e.g. after replies: the last page
+        ("?page=" + "9" * 30, "Page 3 of 3"),
+        ("?page=abc", "Page 1 of 3"),  # not a number: the first page
+        ("?page=-2", "Page 1 of 3"),
+        ("?page=", "Page 1 of 3"),
+    ],
+)
+def test_odd_page_numbers_show_a_real_page(demo, app, query, shown):
+    _panel_of_size(app, demo, 120)
+    response = demo.login(RIVERA).get("/clinic/inbox" + query)
+    assert response.status_code == 200
+    assert shown in text_of(response)
+
+
+def test_one_page_has_no_page_links(demo, app):
+    _panel_of_size(app, demo, 3)
+    html = demo.login(RIVERA).get("/clinic/inbox").get_data(as_text=True)
+    assert "Inbox pages" not in html and "Page 1 of" not in html
+
+
+def test_an_empty_inbox_past_its_end_is_still_a_page(demo):
+    chen = demo.login("chen@example.com")
+    response = chen.get("/clinic/inbox?page=4")
+    assert response.status_code == 200
+    assert "Nothing waiting for a reply" in text_of(response)

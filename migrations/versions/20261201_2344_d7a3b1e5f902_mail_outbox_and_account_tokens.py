@@ -5,7 +5,7 @@ mail_outbox: mails queued in the transaction of the change that causes them
 (password reset, new email address; portal/auth/tokens.py).
 
 Revision ID: d7a3b1e5f902
-Revises: c4f1e2a9b7d3
+Revises: 7c41d0a9e2b3
 Create Date: 2026-12-01 23:44:25.816296
 
 """
@@ -17,7 +17,7 @@ import portal.db
 
 # revision identifiers, used by Alembic.
 revision = 'd7a3b1e5f902'
-down_revision = 'c4f1e2a9b7d3'
+down_revision = '7c41d0a9e2b3'
 branch_labels = None
 depends_on = None
 

@@ -8,9 +8,8 @@ from datetime import datetime
 from sqlalchemy import or_, select
 
 from portal import audit
-from portal.access import Relation
+from portal.access import CARE_TEAM_PATIENTS, care_team_params
 from portal.auth.models import User
-from portal.careplan.models import CareTeamMember
 from portal.extensions import db
 from portal.patients import Patient
 
@@ -32,23 +31,25 @@ class PanelRow:
 
 
 def panel(clinician: User, query: str = "", sort: str = "name") -> list[PanelRow]:
-    """The clinician's patients, optionally filtered by name; one query plus one audit insert."""
+    """The clinician's patients, optionally filtered by name; one query and one audit event."""
+    team = CARE_TEAM_PATIENTS
     stmt = (
         select(
             Patient.id,
             Patient.given_name,
             Patient.family_name,
             Patient.birth_date,
-            CareTeamMember.role,
+            team.c.role,
             Patient.plan_updated_at,
             Patient.plan_version,
             Patient.plan_agreed_version,
         )
-        .join(CareTeamMember, CareTeamMember.patient_id == Patient.id)
-        .where(CareTeamMember.user_id == clinician.id, CareTeamMember.ended_at.is_(None))
+        .select_from(team)
+        .join(Patient, Patient.id == team.c.patient_id)
         .order_by(*SORTS.get(sort, SORTS["name"]))
     )
-    for word in query.split()[:4]:
+    words = query.split()[:4]
+    for word in words:
         pattern = f"%{word[:40]}%"
         stmt = stmt.where(
             or_(Patient.given_name.ilike(pattern), Patient.family_name.ilike(pattern))
@@ -64,24 +65,8 @@ def panel(clinician: User, query: str = "", sort: str = "name") -> list[PanelRow
             plan_agreed=r.plan_agreed_version is not None
             and r.plan_agreed_version == r.plan_version,
         )
-        for r in db.session.execute(stmt)
+        for r in db.session.execute(stmt, care_team_params(clinician))
     ]
-    _audit_listing(clinician, rows)
+    listing = "panel_search" if words else "panel"
+    audit.record_list(clinician.id, listing, (row.patient_id for row in rows))
     return rows
-
-
-def _audit_listing(clinician: User, rows: list[PanelRow]) -> None:
-    """One audit row per patient listed, written with the request's commit."""
-    audit.record_rows(
-        [
-            {
-                "actor_id": clinician.id,
-                "relation": Relation.CARE_TEAM.value,
-                "patient_id": row.patient_id,
-                "action": "list",
-                "object_type": "panel",
-                "object_id": None,
-            }
-            for row in rows
-        ]
-    )

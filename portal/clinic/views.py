@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user, login_required
 
+from portal.clinic import inbox as inbox_service
 from portal.clinic import services
 
 bp = Blueprint("clinic", __name__, url_prefix="/clinic")
@@ -25,9 +26,17 @@ def panel():
     return render_template("clinic/panel.html", rows=rows, query=query, sort=sort)
 
 
+@bp.get("/inbox")
+def inbox():
+    """Oldest first, with how long each has waited; a reply from anyone clears it."""
+    # A page that is not a number shows the first page: never a 500 for a hand-edited URL.
+    page = inbox_service.inbox_page(current_user, request.args.get("page", 1, type=int))
+    return render_template("clinic/inbox.html", page=page, rows=page.rows)
+
+
 # Other features add clinic tabs (endpoint, label) and panel flags here.
 CLINIC_TABS: list[tuple[str, str]] = [("clinic.panel", "My patients"), ("clinic.inbox", "Inbox")]
-PANEL_FLAGS: list = []
+PANEL_FLAGS: list = [inbox_service.awaiting_reply_flag]
 
 
 def row_flags(row: services.PanelRow) -> list[tuple[str, str]]:
@@ -43,8 +52,3 @@ def row_flags(row: services.PanelRow) -> list[tuple[str, str]]:
 @bp.app_context_processor
 def clinic_helpers():
     return {"clinic_tabs": lambda: CLINIC_TABS, "row_flags": row_flags}
-
-
-from portal.clinic import inbox as _inbox  # noqa: E402  (adds /clinic/inbox to this blueprint)
-
-PANEL_FLAGS.append(_inbox.awaiting_reply_flag)

@@ -110,7 +110,7 @@ class Goal(PlanItemMixin, db.Model):
     # The inbox: when the patient's oldest entry or message still without a team
     # reply arrived (None: nothing waiting). Maintained by the goal services so
     # the clinicians' inbox is one indexed query whatever the panel size.
-    awaiting_reply_since: Mapped[datetime | None] = mapped_column(index=True)
+    awaiting_reply_since: Mapped[datetime | None]  # indexed by patient, below
     last_team_reply_at: Mapped[datetime | None]
     last_message_id: Mapped[int | None]  # the newest message, for unread counts without a join
 
@@ -204,3 +204,13 @@ class GoalRead(db.Model):
 Index("ix_progress_entries_goal_date", ProgressEntry.goal_id, ProgressEntry.entry_date)
 Index("ix_goal_messages_goal", GoalMessage.goal_id, GoalMessage.id)
 Index("ix_goal_messages_patient_team", GoalMessage.patient_id, GoalMessage.from_team)
+# The inbox starts from a clinician's panel and reads each patient's waiting
+# goals here; partial, so goals nobody is waiting on cost the index nothing.
+_WAITING = Goal.awaiting_reply_since.is_not(None)
+Index(
+    "ix_goals_patient_waiting",
+    Goal.patient_id,
+    Goal.awaiting_reply_since,
+    sqlite_where=_WAITING,
+    postgresql_where=_WAITING,
+)

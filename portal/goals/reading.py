@@ -33,7 +33,6 @@ EDIT_WINDOW = timedelta(hours=24)
 PAGE_ENTRIES = 20  # entries listed on the goal page
 PAGE_MESSAGES = 100  # newest messages shown in a thread
 HOME_REPLIES = 5
-INBOX_LIMIT = 500
 
 
 # -- helpers -----------------------------------------------------------------

@@ -163,6 +163,11 @@ def _active_membership(user_id: Any) -> ColumnElement[bool]:
     return and_(CareTeamMember.user_id == user_id, CareTeamMember.ended_at.is_(None))
 
 
+def care_team_of(patient_id: Any) -> ColumnElement[bool]:
+    """Care-team rows of the people on `patient_id`'s team now (the rule `resolve` uses)."""
+    return and_(CareTeamMember.patient_id == patient_id, CareTeamMember.ended_at.is_(None))
+
+
 _PATIENT_USER = aliased(User)
 _RELATION = (
     select(

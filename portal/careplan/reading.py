@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, select
 
 from portal import audit
-from portal.access import Access, Scope
+from portal.access import Access, Scope, care_team_of
 from portal.auth.models import Discipline, User
 from portal.careplan.models import (
     Activity,
@@ -133,7 +133,7 @@ _TEAM = (
         CareTeamMember.is_lead,
     )
     .join(User, User.id == CareTeamMember.user_id)
-    .where(CareTeamMember.patient_id == _PID, CareTeamMember.ended_at.is_(None))
+    .where(care_team_of(_PID))
     .order_by(CareTeamMember.is_lead.desc(), User.name)
 )
 

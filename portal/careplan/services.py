@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from werkzeug.exceptions import NotFound
 
 from portal import audit
-from portal.access import Access, Scope
+from portal.access import Access, Scope, care_team_of
 from portal.auth.models import Discipline, User, UserKind
 from portal.careplan import reading
 from portal.careplan.models import (
@@ -259,9 +259,7 @@ def _check_assignee(access: Access, values: dict[str, Any]) -> None:
         return
     on_team = db.session.scalar(
         select(CareTeamMember.id).where(
-            CareTeamMember.patient_id == access.patient_id,
-            CareTeamMember.user_id == user_id,
-            CareTeamMember.ended_at.is_(None),
+            care_team_of(access.patient_id), CareTeamMember.user_id == user_id
         )
     )
     if on_team is None:
@@ -273,9 +271,7 @@ def _check_assignee(access: Access, values: dict[str, Any]) -> None:
 
 def clinicians_not_on_team(patient_id: int) -> list[User]:
     """Clinicians who could be added to this patient's team."""
-    on_team = select(CareTeamMember.user_id).where(
-        CareTeamMember.patient_id == patient_id, CareTeamMember.ended_at.is_(None)
-    )
+    on_team = select(CareTeamMember.user_id).where(care_team_of(patient_id))
     return list(
         db.session.scalars(
             select(User)

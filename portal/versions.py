@@ -87,14 +87,21 @@ def _sqlite_common() -> list[str]:
 def _pg_common() -> list[str]:
     changed = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in PEOPLE_COLUMNS)
     return [
+        # Statement-level with transition tables: one UPDATE per statement,
+        # planned with the statement, however many rows it wrote.
         f"""CREATE OR REPLACE FUNCTION bump_patient_data_version() RETURNS trigger
         LANGUAGE plpgsql AS $$
         BEGIN
-          IF TG_OP <> 'INSERT' THEN
-            UPDATE patients SET data_version = {_PG_RANDOM} WHERE id = OLD.patient_id;
-          END IF;
-          IF TG_OP = 'INSERT' OR NEW.patient_id IS DISTINCT FROM OLD.patient_id THEN
-            UPDATE patients SET data_version = {_PG_RANDOM} WHERE id = NEW.patient_id;
+          IF TG_OP = 'INSERT' THEN
+            UPDATE patients SET data_version = {_PG_RANDOM}
+              WHERE id IN (SELECT patient_id FROM new_rows);
+          ELSIF TG_OP = 'UPDATE' THEN
+            UPDATE patients SET data_version = {_PG_RANDOM}
+              WHERE id IN (SELECT patient_id FROM old_rows
+                           UNION SELECT patient_id FROM new_rows);
+          ELSE
+            UPDATE patients SET data_version = {_PG_RANDOM}
+              WHERE id IN (SELECT patient_id FROM old_rows);
           END IF;
           RETURN NULL;
         END $$""",
@@ -124,11 +131,20 @@ def _pg_common() -> list[str]:
 
 
 def _pg_patient_triggers(table: str) -> list[str]:
-    return [
-        f"DROP TRIGGER IF EXISTS trg_{table}_version ON {table}",
-        f"CREATE TRIGGER trg_{table}_version AFTER INSERT OR UPDATE OR DELETE ON {table} "
-        "FOR EACH ROW EXECUTE FUNCTION bump_patient_data_version()",
-    ]
+    tables = {
+        "ins": ("INSERT", "NEW TABLE AS new_rows"),
+        "upd": ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+        "del": ("DELETE", "OLD TABLE AS old_rows"),
+    }
+    statements = []
+    for op, (what, referencing) in tables.items():
+        statements += [
+            f"DROP TRIGGER IF EXISTS trg_{table}_version_{op} ON {table}",
+            f"CREATE TRIGGER trg_{table}_version_{op} AFTER {what} ON {table} "
+            f"REFERENCING {referencing} FOR EACH STATEMENT "
+            "EXECUTE FUNCTION bump_patient_data_version()",
+        ]
+    return statements
 
 
 def create_triggers(conn: Connection, tables: Iterable[str] = PATIENT_TABLES) -> None:
@@ -154,10 +170,7 @@ def drop_triggers(conn: Connection, tables: Iterable[str] = PATIENT_TABLES) -> N
     if not postgres:
         names.append(("trg_patients_version_ins", "patients"))
     for table in tables:
-        if postgres:
-            names.append((f"trg_{table}_version", table))
-        else:
-            names += [(f"trg_{table}_version_{op}", table) for op in ("ins", "upd", "del")]
+        names += [(f"trg_{table}_version_{op}", table) for op in ("ins", "upd", "del")]
     for name, table in names:
         on = f" ON {table}" if postgres else ""
         conn.execute(text(f"DROP TRIGGER IF EXISTS {name}{on}"))

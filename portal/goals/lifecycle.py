@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from portal import audit, notifications
 from portal.access import Access, AccessDenied, Scope
@@ -209,18 +208,22 @@ def patient_activity(access: Access, goal: Goal, now: datetime) -> None:
             CareTeamMember.patient_id == access.patient_id, CareTeamMember.ended_at.is_(None)
         )
     ).all()
+    digest(access, goal.id, team, now)
+
+
+def digest(access: Access, goal_id: int, team: list[int], now: datetime) -> None:
+    """Queue the team's hourly digest of this patient's activity (once per clinician and hour).
+
+    No savepoint: `enqueue` inserts with ON CONFLICT DO NOTHING, so a digest
+    another request wrote a moment ago cannot fail this transaction.
+    """
     if not team:
         return
     bucket = now.strftime("%Y%m%d%H")
-    try:
-        # A savepoint: a digest another request wrote a moment ago must not undo the entry.
-        with db.session.begin_nested():
-            notifications.enqueue(
-                "patient_activity",
-                team,
-                url=goal_path(access.patient_id, goal.id),
-                patient_id=access.patient_id,
-                dedupe_key=f"patient_activity:{access.patient_id}:{{user_id}}:{bucket}",
-            )
-    except IntegrityError:
-        pass
+    notifications.enqueue(
+        "patient_activity",
+        team,
+        url=goal_path(access.patient_id, goal_id),
+        patient_id=access.patient_id,
+        dedupe_key=f"patient_activity:{access.patient_id}:{{user_id}}:{bucket}",
+    )

@@ -19,12 +19,11 @@ from werkzeug.exceptions import NotFound
 
 from portal import audit
 from portal.access import Access, AccessDenied, Scope
-from portal.careplan.models import CareTeamMember
 from portal.db import insert_ignoring_duplicates, utcnow
 from portal.extensions import db
 from portal.goals import inputs
 from portal.goals import progress as calc
-from portal.goals.lifecycle import GoalError, digest
+from portal.goals.lifecycle import GoalError, digest, team_without_digest
 from portal.goals.measures import measure_for
 from portal.goals.models import (
     Achievement,
@@ -124,9 +123,6 @@ _WINDOW = (
     )
     .group_by(ProgressEntry.entry_date)
 )
-_TEAM = select(CareTeamMember.user_id).where(
-    CareTeamMember.patient_id == bindparam("pid"), CareTeamMember.ended_at.is_(None)
-)
 _INSERT_ENTRY: dict[str, Any] = {}  # per dialect, built once
 
 
@@ -214,10 +210,11 @@ def add_entry(
     if measure.numeric:
         achievement = _window_achievement(goal, values, today)
     now = utcnow()
-    team = db.session.connection().execute(_TEAM, {"pid": access.patient_id}).scalars().all()
-    # The digest first: its look-up of this hour's digests is the last read. It
-    # writes only for the hour's first activity, and a retried entry shares the
-    # first one's digest (same key), so it needs no undoing if this is a retry.
+    # The team members still without this hour's digest (usually none): the last read.
+    team = team_without_digest(access.patient_id, now)
+    # The digest first: it writes only for the hour's first activity, and a
+    # retried entry shares the first one's digest (same key), so it needs no
+    # undoing if this turns out to be a retry.
     digest(access, goal.id, team, now)
     entry = ProgressEntry(
         goal_id=goal.id,

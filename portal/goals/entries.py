@@ -126,6 +126,37 @@ _WINDOW = (
 _INSERT_ENTRY: dict[str, Any] = {}  # per dialect, built once
 
 
+_GOAL_AFTER_ENTRY = (
+    update(Goal)
+    .where(Goal.id == bindparam("gid"))
+    .values(
+        achievement=bindparam("achievement", type_=Goal.__table__.c.achievement.type),
+        awaiting_reply_since=func.coalesce(
+            Goal.awaiting_reply_since,
+            bindparam("now", type_=Goal.__table__.c.awaiting_reply_since.type),
+        ),
+    )
+)
+
+
+class _GoalRow:
+    """The few goal columns logging an entry needs, read with the key check."""
+
+    __slots__ = (
+        "achievement",
+        "awaiting_reply_since",
+        "frequency",
+        "id",
+        "measure",
+        "status",
+        "target_value",
+    )
+
+    def __init__(self, row: Mapping[str, Any]) -> None:
+        for name in self.__slots__:
+            setattr(self, name, row[name])
+
+
 def _entry_of(row: Mapping[str, Any] | None) -> ProgressEntry | None:
     if row is None or row["e_id"] is None:
         return None
@@ -145,7 +176,7 @@ def _insert_entry() -> Any:
     return statement
 
 
-def _window_achievement(goal, values: inputs.EntryValues, today: date) -> Achievement:
+def _window_achievement(goal: _GoalRow, values: inputs.EntryValues, today: date) -> Achievement:
     """The goal's achievement with the new entry counted, from two weeks of daily sums."""
     measure = measure_for(goal.measure)
     since = today - timedelta(days=ACHIEVEMENT_DAYS)
@@ -240,37 +271,6 @@ def add_entry(
         )
     audit.record(access, "create", "progress_entry", entry.id)
     return entry, True
-
-
-_GOAL_AFTER_ENTRY = (
-    update(Goal)
-    .where(Goal.id == bindparam("gid"))
-    .values(
-        achievement=bindparam("achievement", type_=Goal.__table__.c.achievement.type),
-        awaiting_reply_since=func.coalesce(
-            Goal.awaiting_reply_since,
-            bindparam("now", type_=Goal.__table__.c.awaiting_reply_since.type),
-        ),
-    )
-)
-
-
-class _GoalRow:
-    """The few goal columns logging an entry needs, read with the key check."""
-
-    __slots__ = (
-        "achievement",
-        "awaiting_reply_since",
-        "frequency",
-        "id",
-        "measure",
-        "status",
-        "target_value",
-    )
-
-    def __init__(self, row: Mapping[str, Any]) -> None:
-        for name in self.__slots__:
-            setattr(self, name, row[name])
 
 
 def get_entry(access: Access, goal_id: int, entry_id: int) -> ProgressEntry:

@@ -1,4 +1,4 @@
-"""Engine settings per database: SQLite gets WAL, foreign keys and a busy timeout.
+"""Engine settings per database: SQLite gets WAL, foreign keys and a long busy timeout.
 
 pysqlite opens a transaction only right before an INSERT/UPDATE/DELETE, so a
 request's reads run outside it and its first write starts from a fresh
@@ -8,12 +8,21 @@ reads then make the later write fail at once with "database is locked" when
 another process committed meanwhile, and whose RELEASE commits early. So a
 savepoint that would start the transaction first opens a real one, IMMEDIATE
 (taking the write lock, waiting for it if need be).
+
+Waiting for the lock is SQLite's busy handler, which polls and is not fair: a
+request that keeps losing to others could wait past a short timeout. With 32
+workers posting entries, 5 s answered 500 "database is locked" to 7 of 160
+requests; a request now waits as long as gunicorn lets a worker live (30 s).
+Keeping the time the lock is held short matters more: the entry POST reads
+everything first and writes last (portal/goals/entries.py).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+
+BUSY_TIMEOUT_MS = 30_000  # gunicorn's default worker timeout: wait, never fail
 
 
 def configure_engine(engine: Engine) -> None:
@@ -26,7 +35,7 @@ def configure_engine(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 

@@ -511,49 +511,91 @@ def test_a_kept_goal_page_reads_only_its_state(demo, app, count_queries):
     assert counter.statements[-1].lstrip().upper().startswith("INSERT INTO AUDIT")
 
 
-def test_posting_an_entry_query_count_does_not_grow(demo, app, count_queries):
+WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+def _is_write(statement: str) -> bool:
+    return statement.lstrip().upper().startswith(WRITES)
+
+
+@pytest.mark.parametrize("how", ["form", "api"])
+def test_posting_an_entry_runs_a_fixed_few_statements_reads_first(demo, app, count_queries, how):
+    """Session, access, goal with the key, two weeks' daily sums, the team without this hour's
+    digest: then the entry and the audit row. The same for 2 or 150 entries, no savepoint."""
     alex = demo.login(ALEX)
     goal = walk_id(demo)
-    counts = {}
+    seen: dict[int, list[list[str]]] = {}
     for size in (2, 150):
         _thread_of_size(app, demo, goal, size)
         with app.app_context():  # the same outbox work each time: no digest yet this hour
             db.session.execute(Notification.__table__.delete())
             db.session.commit()
         alex.get(f"/p/{demo.alex}/")
-        with count_queries() as counter:
-            response = alex.submit(
-                f"/p/{demo.alex}/goals/{goal}/entries",
-                {"value": "12", "idempotency_key": f"query-count-{size}"},
-            )
-        assert response.status_code == 303
-        counts[size] = counter.count
-    assert counts[2] == counts[150], counts
+        seen[size] = []
+        for n in range(2):  # the hour's first entry queues the digest; the next finds it
+            key = f"query-count-{how}-{size}-{n}"
+            with count_queries() as counter:
+                if how == "form":
+                    url = f"/p/{demo.alex}/goals/{goal}/entries"
+                    response = alex.submit(url, {"value": "12", "idempotency_key": key})
+                    assert response.status_code == 303
+                else:
+                    url = f"/api/v1/patients/{demo.alex}/goals/{goal}/entries"
+                    response = alex.api("POST", url, {"value": 12}, {"Idempotency-Key": key})
+                    assert response.status_code == 201
+            seen[size].append(counter.statements)
+    assert [len(s) for s in seen[2]] == [len(s) for s in seen[150]], seen
+    first, steady = seen[150]
+    assert not any("SAVEPOINT" in s.upper() for s in first + steady)
+    # Steady state: five reads, then the entry, then the audit row; nothing else.
+    assert len(steady) == 7, steady
+    assert [_is_write(s) for s in steady] == [False] * 5 + [True, True], steady
+    assert "INSERT INTO progress_entries" in steady[5]
+    assert "INSERT INTO audit_events" in steady[6]
+    # The hour's first entry also has the outbox check the digest's key again, read the
+    # team's preferences and queue the digest (reading back the rows it inserted); and
+    # the goal starts waiting for a reply.
+    assert len(first) == 13, first
+    assert [_is_write(s) for s in first] == [False] * 8 + [True, False, True, True, True], first
+    assert "UPDATE goals" in first[11]
 
 
-def test_a_concurrent_duplicate_returns_the_stored_entry(demo, app, monkeypatch):
-    """Two requests with one key both miss the look-up; the unique constraint decides."""
+def test_a_concurrent_duplicate_returns_the_stored_entry(demo, app):
+    """Another request stores the same entry between this one's look-up and its insert:
+    the unique key decides, nothing fails, and this one answers with the stored entry."""
+    from sqlalchemy import event
+
     from portal.access import resolve
     from portal.goals import entries
 
     goal = walk_id(demo)
     body = {"value": "21", "note": "Race"}
+    with app.app_context():
+        engine = db.engine
+    raced = []
+
+    def the_other_request_first(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("INSERT INTO progress_entries") and not raced:
+            raced.append(statement)
+            with engine.connect() as other:  # its own connection and transaction
+                other.exec_driver_sql(statement, parameters)
+                other.commit()
+
     with app.test_request_context():
         alex = resolve(db.session.get(User, demo.users[ALEX]), demo.alex)
-        first, created = entries.add_entry(alex, goal, body, "race-key-0001")
+        entries.add_entry(alex, goal, {"value": "5"}, "earlier-key-01")  # queues this hour's digest
         db.session.commit()
-        assert created
-        real = entries._by_key
-        calls = []
-
-        def miss_once(patient_id, key):
-            calls.append(key)
-            return None if len(calls) == 1 else real(patient_id, key)
-
-        monkeypatch.setattr(entries, "_by_key", miss_once)
-        again, created = entries.add_entry(alex, goal, body, "race-key-0001")
-        assert not created and again.id == first.id
+        event.listen(engine, "before_cursor_execute", the_other_request_first)
+        try:
+            again, created = entries.add_entry(alex, goal, body, "race-key-0001")
+        finally:
+            event.remove(engine, "before_cursor_execute", the_other_request_first)
+        assert raced and not created
+        assert again.id is not None and again.note == "Race"
         db.session.commit()  # the rest of the request still commits
+        with pytest.raises(entries.IdempotencyConflict):  # other details: refused
+            entries.add_entry(alex, goal, {**body, "value": "22"}, "race-key-0001")
+        db.session.rollback()
     assert count(demo, ProgressEntry, ProgressEntry.note == "Race") == 1
 
 

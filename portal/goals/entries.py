@@ -11,22 +11,30 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, func, select, update
 from werkzeug.exceptions import NotFound
 
 from portal import audit
 from portal.access import Access, AccessDenied, Scope
-from portal.db import utcnow
+from portal.db import insert_ignoring_duplicates, utcnow
 from portal.extensions import db
 from portal.goals import inputs
 from portal.goals import progress as calc
-from portal.goals.lifecycle import GoalError, patient_activity
+from portal.goals.lifecycle import GoalError, digest, team_without_digest
 from portal.goals.measures import measure_for
-from portal.goals.models import Goal, GoalStatus, ProgressEntry, ProgressEntryRevision
+from portal.goals.models import (
+    Achievement,
+    Goal,
+    GoalStatus,
+    ProgressEntry,
+    ProgressEntryRevision,
+)
 from portal.goals.reading import EDIT_WINDOW, entry_rows, get_goal, patient_today
+
+ACHIEVEMENT_DAYS = 14  # achievement compares the last week with the one before
 
 
 class IdempotencyConflict(GoalError):
@@ -71,10 +79,123 @@ def _replay(access: Access, entry: ProgressEntry, fingerprint: str) -> ProgressE
 
 
 def _by_key(patient_id: int, key: str) -> ProgressEntry | None:
-    return db.session.scalar(
-        select(ProgressEntry).where(
-            ProgressEntry.patient_id == patient_id, ProgressEntry.idempotency_key == key
+    row = (
+        db.session.connection()
+        .execute(_ENTRY_BY_KEY, {"pid": patient_id, "key": key})
+        .mappings()
+        .first()
+    )
+    return _entry_of(row)
+
+
+_ENTRY_COLUMNS = [c.label(f"e_{c.key}") for c in ProgressEntry.__table__.c]
+# The goal and, in the same statement, an entry already stored under this key.
+_GOAL_AND_KEY = (
+    select(
+        Goal.id,
+        Goal.status,
+        Goal.measure,
+        Goal.target_value,
+        Goal.frequency,
+        Goal.achievement,
+        Goal.awaiting_reply_since,
+        Goal.sensitivity,
+        *_ENTRY_COLUMNS,
+    )
+    .outerjoin(
+        ProgressEntry,
+        (ProgressEntry.patient_id == Goal.patient_id)
+        & (ProgressEntry.idempotency_key == bindparam("key")),
+    )
+    .where(Goal.id == bindparam("gid"), Goal.patient_id == bindparam("pid"))
+)
+_ENTRY_BY_KEY = select(*_ENTRY_COLUMNS).where(
+    ProgressEntry.patient_id == bindparam("pid"), ProgressEntry.idempotency_key == bindparam("key")
+)
+# Achievement reads two weeks of days: (day, sum, count) per day, added up by the database.
+_WINDOW = (
+    select(ProgressEntry.entry_date, func.sum(ProgressEntry.value), func.count(ProgressEntry.value))
+    .where(
+        ProgressEntry.goal_id == bindparam("gid"),
+        ProgressEntry.entry_date >= bindparam("since"),
+        ProgressEntry.deleted_at.is_(None),
+        ProgressEntry.value.is_not(None),
+    )
+    .group_by(ProgressEntry.entry_date)
+)
+_INSERT_ENTRY: dict[str, Any] = {}  # per dialect, built once
+
+
+_GOAL_AFTER_ENTRY = (
+    update(Goal)
+    .where(Goal.id == bindparam("gid"))
+    .values(
+        achievement=bindparam("achievement", type_=Goal.__table__.c.achievement.type),
+        awaiting_reply_since=func.coalesce(
+            Goal.awaiting_reply_since,
+            bindparam("now", type_=Goal.__table__.c.awaiting_reply_since.type),
+        ),
+    )
+)
+
+
+class _GoalRow:
+    """The few goal columns logging an entry needs, read with the key check."""
+
+    __slots__ = (
+        "achievement",
+        "awaiting_reply_since",
+        "frequency",
+        "id",
+        "measure",
+        "status",
+        "target_value",
+    )
+
+    def __init__(self, row: Mapping[str, Any]) -> None:
+        for name in self.__slots__:
+            setattr(self, name, row[name])
+
+
+def _entry_of(row: Mapping[str, Any] | None) -> ProgressEntry | None:
+    if row is None or row["e_id"] is None:
+        return None
+    return ProgressEntry(**{c.key: row[f"e_{c.key}"] for c in ProgressEntry.__table__.c})
+
+
+def _insert_entry() -> Any:
+    """INSERT ... ON CONFLICT (patient_id, idempotency_key) DO NOTHING RETURNING id."""
+    name = db.session.get_bind().dialect.name
+    statement = _INSERT_ENTRY.get(name)
+    if statement is None:
+        statement = _INSERT_ENTRY[name] = (
+            insert_ignoring_duplicates(ProgressEntry.__table__, name)
+            .on_conflict_do_nothing(index_elements=["patient_id", "idempotency_key"])
+            .returning(ProgressEntry.id)
         )
+    return statement
+
+
+def _window_achievement(goal: _GoalRow, values: inputs.EntryValues, today: date) -> Achievement:
+    """The goal's achievement with the new entry counted, from two weeks of daily sums."""
+    measure = measure_for(goal.measure)
+    since = today - timedelta(days=ACHIEVEMENT_DAYS)
+    days = {
+        day: [Decimal(str(total)), count]
+        for day, total, count in db.session.connection().execute(
+            _WINDOW, {"gid": goal.id, "since": since}
+        )
+    }
+    if values.value is not None and values.entry_date >= since:
+        total = days.setdefault(values.entry_date, [Decimal(0), 0])
+        total[0] += values.value
+        total[1] += 1
+    rows = []
+    for day, (total, count) in days.items():
+        value = total / count if measure.daily == "mean" else total
+        rows.append((day, value, False))
+    return calc.achievement(
+        measure, goal.target_value, goal.frequency, calc.by_day(measure, rows), today
     )
 
 
@@ -84,14 +205,29 @@ def add_entry(
     """Log progress once per idempotency key; returns (entry, whether it is new).
 
     The same key with the same details returns the stored entry; with other
-    details it is a conflict. Concurrent duplicates meet the unique constraint,
-    and the loser returns the winner's entry.
+    details it is a conflict. Every read comes before the first write, and the
+    writes are single statements: no ORM flush, no savepoint. On SQLite the
+    write lock is taken by the entry's INSERT, a few statements before the
+    commit. Concurrent duplicates meet the unique constraint (`ON CONFLICT DO
+    NOTHING`), and the loser answers with the winner's entry.
+
+    Two entries on one goal at the same instant each count the other's absence
+    in `achievement`; the next entry, change or deletion sets it right.
     """
     access.require(Scope.GOALS_LOG)
+    access.require(Scope.GOALS_READ)
     key = inputs.idempotency_key(key)
-    goal = get_goal(access, goal_id)
+    row = (
+        db.session.connection()
+        .execute(_GOAL_AND_KEY, {"gid": goal_id, "pid": access.patient_id, "key": key})
+        .mappings()
+        .first()
+    )
+    if row is None or (row["sensitivity"] is not None and not access.sees_sensitive):
+        raise NotFound()
+    goal = _GoalRow(row)
     fingerprint = _fingerprint(goal.id, data)
-    existing = _by_key(access.patient_id, key)
+    existing = _entry_of(row)
     if existing is not None:
         if existing.goal_id != goal.id:
             raise IdempotencyConflict("This key was already used for another goal.")
@@ -99,8 +235,18 @@ def add_entry(
     if goal.status is not GoalStatus.ACTIVE:
         raise GoalError("This goal is not active, so progress can't be logged on it.")
     today = patient_today(access)
-    values = inputs.entry(measure_for(goal.measure), data, today)
+    measure = measure_for(goal.measure)
+    values = inputs.entry(measure, data, today)
+    achievement = goal.achievement
+    if measure.numeric:
+        achievement = _window_achievement(goal, values, today)
     now = utcnow()
+    # The team members still without this hour's digest (usually none): the last read.
+    team = team_without_digest(access.patient_id, now)
+    # The digest first: it writes only for the hour's first activity, and a
+    # retried entry shares the first one's digest (same key), so it needs no
+    # undoing if this turns out to be a retry.
+    digest(access, goal.id, team, now)
     entry = ProgressEntry(
         goal_id=goal.id,
         patient_id=access.patient_id,
@@ -108,18 +254,21 @@ def add_entry(
         fingerprint=fingerprint,
         created_at=now,
         created_by_id=access.actor_id,
+        updated_at=None,
+        deleted_at=None,
         **asdict(values),
     )
-    try:
-        with db.session.begin_nested():
-            db.session.add(entry)
-    except IntegrityError:
+    fields = {c.key: getattr(entry, c.key) for c in ProgressEntry.__table__.c if c.key != "id"}
+    entry.id = db.session.connection().execute(_insert_entry(), fields).scalar()
+    if entry.id is None:
         winner = _by_key(access.patient_id, key)
         if winner is None or winner.goal_id != goal.id:
-            raise IdempotencyConflict("This key was already used for another entry.") from None
+            raise IdempotencyConflict("This key was already used for another entry.")
         return _replay(access, winner, fingerprint), False
-    refresh_achievement(goal, today)
-    patient_activity(access, goal, now)
+    if achievement != goal.achievement or goal.awaiting_reply_since is None:
+        db.session.connection().execute(
+            _GOAL_AFTER_ENTRY, {"gid": goal.id, "achievement": achievement, "now": now}
+        )
     audit.record(access, "create", "progress_entry", entry.id)
     return entry, True
 
@@ -198,7 +347,7 @@ def refresh_achievement(goal: Goal, today: date) -> None:
     measure = measure_for(goal.measure)
     if not measure.numeric or goal.status is not GoalStatus.ACTIVE:
         return
-    rows = entry_rows([goal], today - timedelta(days=14))[goal.id]
+    rows = entry_rows([goal], today - timedelta(days=ACHIEVEMENT_DAYS))[goal.id]
     goal.achievement = calc.achievement(
         measure, goal.target_value, goal.frequency, calc.by_day(measure, rows), today
     )

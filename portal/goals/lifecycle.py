@@ -10,8 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import String, bindparam, cast, select
 
 from portal import audit, notifications
 from portal.access import Access, AccessDenied, Scope
@@ -23,6 +22,7 @@ from portal.goals import inputs
 from portal.goals.measures import measure_for
 from portal.goals.models import Achievement, Goal, GoalStatus, ProgressEntry
 from portal.goals.reading import get_goal, goal_path, patient_today
+from portal.notifications.models import Notification
 
 REVIEW_STATUSES = (GoalStatus.ACTIVE, GoalStatus.ON_HOLD, GoalStatus.COMPLETED)
 
@@ -209,18 +209,52 @@ def patient_activity(access: Access, goal: Goal, now: datetime) -> None:
             CareTeamMember.patient_id == access.patient_id, CareTeamMember.ended_at.is_(None)
         )
     ).all()
+    digest(access, goal.id, team, now)
+
+
+# The digest's key: one per patient, clinician and hour (the outbox collapses repeats).
+DIGEST_KEY = "patient_activity:{patient_id}:{user_id}:{bucket}"
+_TEAM_WITHOUT_DIGEST = (
+    select(CareTeamMember.user_id)
+    .outerjoin(
+        Notification,
+        Notification.dedupe_key
+        == bindparam("prefix", type_=String)
+        + cast(CareTeamMember.user_id, String)
+        + bindparam("suffix", type_=String),
+    )
+    .where(
+        CareTeamMember.patient_id == bindparam("pid"),
+        CareTeamMember.ended_at.is_(None),
+        Notification.id.is_(None),
+    )
+)
+
+
+def team_without_digest(patient_id: int, now: datetime) -> list[int]:
+    """The active team members with no digest of this patient's activity this hour: one query."""
+    prefix, _, suffix = DIGEST_KEY.format(
+        patient_id=patient_id, user_id="|", bucket=now.strftime("%Y%m%d%H")
+    ).partition("|")
+    params = {"pid": patient_id, "prefix": prefix, "suffix": suffix}
+    return db.session.connection().execute(_TEAM_WITHOUT_DIGEST, params).scalars().all()
+
+
+def digest(access: Access, goal_id: int, team: list[int], now: datetime) -> None:
+    """Queue the team's hourly digest of this patient's activity (once per clinician and hour).
+
+    No savepoint: `enqueue` inserts with ON CONFLICT DO NOTHING, so a digest
+    another request wrote a moment ago cannot fail this transaction.
+    """
     if not team:
         return
     bucket = now.strftime("%Y%m%d%H")
-    try:
-        # A savepoint: a digest another request wrote a moment ago must not undo the entry.
-        with db.session.begin_nested():
-            notifications.enqueue(
-                "patient_activity",
-                team,
-                url=goal_path(access.patient_id, goal.id),
-                patient_id=access.patient_id,
-                dedupe_key=f"patient_activity:{access.patient_id}:{{user_id}}:{bucket}",
-            )
-    except IntegrityError:
-        pass
+    notifications.enqueue(
+        "patient_activity",
+        team,
+        url=goal_path(access.patient_id, goal_id),
+        patient_id=access.patient_id,
+        dedupe_key=DIGEST_KEY.format(
+            patient_id=access.patient_id, user_id="{user_id}", bucket=bucket
+        ),
+    )

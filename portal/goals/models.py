@@ -201,7 +201,16 @@ class GoalRead(db.Model):
     read_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-Index("ix_progress_entries_goal_date", ProgressEntry.goal_id, ProgressEntry.entry_date)
+# Covers the daily sums (the entry POST's two-week window, the goal page's chart):
+# they read the index alone, however many entries a goal has.
+Index(
+    "ix_progress_entries_goal_days",
+    ProgressEntry.goal_id,
+    ProgressEntry.entry_date,
+    ProgressEntry.deleted_at,
+    ProgressEntry.value,
+    ProgressEntry.done,
+)
 Index("ix_goal_messages_goal", GoalMessage.goal_id, GoalMessage.id)
 Index("ix_goal_messages_patient_team", GoalMessage.patient_id, GoalMessage.from_team)
 # The inbox starts from a clinician's panel and reads each patient's waiting

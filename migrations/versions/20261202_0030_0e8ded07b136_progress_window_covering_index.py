@@ -1,7 +1,7 @@
 """progress entries: one index covers the daily sums (goal, day, deleted, value, done)
 
 Revision ID: 0e8ded07b136
-Revises: 5b7c2e9d4a10
+Revises: d7a3b1e5f902
 Create Date: 2026-12-02 00:30:00
 
 """
@@ -10,7 +10,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0e8ded07b136'
-down_revision = '5b7c2e9d4a10'
+down_revision = 'd7a3b1e5f902'
 branch_labels = None
 depends_on = None
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import String, bindparam, cast, select
 
 from portal import audit, notifications
-from portal.access import Access, AccessDenied, Scope
+from portal.access import Access, AccessDenied, Scope, care_team_of
 from portal.careplan.models import CareTeamMember
 from portal.careplan.services import record_revision
 from portal.db import utcnow
@@ -205,9 +205,7 @@ def patient_activity(access: Access, goal: Goal, now: datetime) -> None:
     if goal.awaiting_reply_since is None:
         goal.awaiting_reply_since = now
     team = db.session.scalars(
-        select(CareTeamMember.user_id).where(
-            CareTeamMember.patient_id == access.patient_id, CareTeamMember.ended_at.is_(None)
-        )
+        select(CareTeamMember.user_id).where(care_team_of(access.patient_id))
     ).all()
     digest(access, goal.id, team, now)
 
@@ -223,11 +221,7 @@ _TEAM_WITHOUT_DIGEST = (
         + cast(CareTeamMember.user_id, String)
         + bindparam("suffix", type_=String),
     )
-    .where(
-        CareTeamMember.patient_id == bindparam("pid"),
-        CareTeamMember.ended_at.is_(None),
-        Notification.id.is_(None),
-    )
+    .where(care_team_of(bindparam("pid")), Notification.id.is_(None))
 )
 
 

@@ -160,6 +160,41 @@ def test_active_session_is_kept_alive(demo, app):
         assert utcnow() - seen < timedelta(minutes=1)
 
 
+def test_keeping_a_session_alive_writes_only_when_the_request_commits(demo, app, count_queries):
+    """The last-seen time is written with the request's commit, so on SQLite a read-only
+    page does not take the write lock at its first statement and hold it while rendering."""
+    client = demo.login("alex@example.com")
+    with app.app_context():
+        session = db.session.scalars(select(AuthSession)).one()
+        session.last_seen_at = utcnow() - timedelta(minutes=29)
+        db.session.commit()
+    with count_queries() as counter:
+        assert client.get(f"/p/{demo.alex}/plan").status_code == 200
+    writes = [
+        i
+        for i, sql in enumerate(counter.statements)
+        if sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+    ]
+    assert writes, counter.statements
+    reads = [i for i in range(len(counter.statements)) if i not in writes]
+    assert max(reads) < min(writes), counter.statements  # every read before any write
+    assert any("UPDATE auth_sessions" in counter.statements[i] for i in writes)
+    with app.app_context():
+        seen = db.session.scalars(select(AuthSession)).one().last_seen_at
+        assert utcnow() - seen < timedelta(minutes=1)
+
+
+def test_a_request_that_fails_records_no_last_seen_time(demo, app):
+    client = demo.login("alex@example.com")
+    with app.app_context():
+        session = db.session.scalars(select(AuthSession)).one()
+        before = session.last_seen_at = utcnow() - timedelta(minutes=29)
+        db.session.commit()
+    assert client.get(f"/p/{demo.blake}/plan").status_code == 404  # rolled back
+    with app.app_context():
+        assert db.session.scalars(select(AuthSession)).one().last_seen_at == before
+
+
 def test_session_cookie_flags(demo, client):
     response = client.submit("/login", {"email": "alex@example.com", "password": DEMO_PASSWORD})
     cookie = response.headers["Set-Cookie"]

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_login import UserMixin
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, event, select, update
+from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.auth import passwords
@@ -199,12 +200,46 @@ def check_session(token: str, user_id: str) -> SessionCheck:
         _touch(session_id, revoked_at=now)
         return SessionCheck(None, expired=True)
     if now - last_seen_at > LAST_SEEN_RESOLUTION:
-        _touch(session_id, last_seen_at=now)
+        _seen_at_commit(session_id, now)
     return SessionCheck(SignedInUser(*row[3:], session_id=session_id))
 
 
 def _touch(session_id: int, **values: datetime) -> None:
     db.session.execute(update(AuthSession).where(AuthSession.id == session_id).values(**values))
+
+
+_SEEN = "auth_session_seen"
+
+
+def _seen_at_commit(session_id: int, now: datetime) -> None:
+    """Record the session's last use when the request commits, not at its first statement.
+
+    On SQLite the first write takes the database's write lock until commit; a
+    bookkeeping write at the start of a request would hold it while the page
+    is read and rendered. A request that rolls back records nothing, as before.
+    """
+    session = db.session()
+    if not session.in_transaction():
+        session.begin()  # tie the queued write to this transaction: its rollback drops it
+    session.info[_SEEN] = (session_id, now)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_seen(session: Session) -> None:
+    seen = session.info.pop(_SEEN, None)
+    if seen is not None:
+        session_id, now = seen
+        session.connection().execute(
+            update(AuthSession).where(AuthSession.id == session_id).values(last_seen_at=now)
+        )
+
+
+def _drop_seen(session: Session, *_args: object) -> None:
+    session.info.pop(_SEEN, None)
+
+
+event.listen(Session, "after_rollback", _drop_seen)
+event.listen(Session, "after_soft_rollback", _drop_seen)
 
 
 def end_session(token: str) -> None:

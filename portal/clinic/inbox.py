@@ -11,14 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import g
-from flask_login import current_user
 from sqlalchemy import bindparam, func, select
 
 from portal import audit
 from portal.access import CARE_TEAM_PATIENTS, care_team_params
 from portal.auth.models import User
-from portal.clinic.services import PanelRow
 from portal.extensions import db
 from portal.goals.models import Goal, GoalStatus
 from portal.patients import Patient
@@ -139,12 +136,3 @@ def _pages(total: int) -> int:
 def awaiting_patients(clinician: User) -> set[int]:
     """Patients on this clinician's panel with a goal waiting for a reply (one query)."""
     return set(db.session.scalars(_AWAITING, care_team_params(clinician)))
-
-
-def awaiting_reply_flag(row: PanelRow) -> list[tuple[str, str]]:
-    """Panel flag: one query for the whole panel, then a set lookup per row."""
-    if "awaiting_patients" not in g:
-        g.awaiting_patients = awaiting_patients(current_user._get_current_object())
-    if row.patient_id in g.awaiting_patients:
-        return [("attention", "Awaiting reply")]
-    return []

@@ -23,7 +23,10 @@ def panel():
     query = request.args.get("q", "").strip()[:100]
     sort = request.args.get("sort", "name")
     rows = services.panel(current_user, query, sort)
-    return render_template("clinic/panel.html", rows=rows, query=query, sort=sort)
+    awaiting = inbox_service.awaiting_patients(current_user)
+    return render_template(
+        "clinic/panel.html", rows=rows, query=query, sort=sort, awaiting=awaiting
+    )
 
 
 @bp.get("/inbox")
@@ -34,18 +37,17 @@ def inbox():
     return render_template("clinic/inbox.html", page=page, rows=page.rows)
 
 
-# Other features add clinic tabs (endpoint, label) and panel flags here.
+# Other features add clinic tabs (endpoint, label) here.
 CLINIC_TABS: list[tuple[str, str]] = [("clinic.panel", "My patients"), ("clinic.inbox", "Inbox")]
-PANEL_FLAGS: list = [inbox_service.awaiting_reply_flag]
 
 
-def row_flags(row: services.PanelRow) -> list[tuple[str, str]]:
-    """Flags shown on a panel row: (style, text)."""
+def row_flags(row: services.PanelRow, awaiting: set[int]) -> list[tuple[str, str]]:
+    """Flags shown on a panel row: (style, text); `awaiting`: patients with a goal waiting."""
     flags = []
     if not row.plan_agreed:
         flags.append(("attention", "Plan not yet agreed"))
-    for flag in PANEL_FLAGS:
-        flags.extend(flag(row))
+    if row.patient_id in awaiting:
+        flags.append(("attention", "Awaiting reply"))
     return flags
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+
+from portal.cli_loop import stop_on_signals
 
 
 @click.group(help="Outgoing mail.")
@@ -32,13 +31,7 @@ def deliver(loop: bool, interval: float) -> None:
     app = current_app._get_current_object()
     where = app.config["MAIL_SERVER"] or "this console (no MAIL_SERVER set)"
     if loop:
-        stop = threading.Event()
-
-        def _stop(signum, frame) -> None:
-            stop.set()  # finish the mail in hand, then leave
-
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
+        stop = stop_on_signals()
         click.echo(f"Delivering mail to {where} every {interval:g}s; Ctrl-C stops.")
         deliver_forever(app, interval=interval, stop=stop)
         return

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from portal.cli_loop import stop_on_signals
 from portal.extensions import db
 from portal.notifications import vapid
 from portal.notifications.reminders import enqueue_due_reminders
@@ -36,13 +34,7 @@ def deliver(loop: bool, interval: float) -> None:
 
     app = current_app._get_current_object()
     if loop:
-        stop = threading.Event()
-
-        def _stop(signum, frame) -> None:
-            stop.set()  # finish the batch in hand, then leave
-
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
+        stop = stop_on_signals()
         click.echo(f"Delivering notifications every {interval:g}s; Ctrl-C stops.")
         deliver_forever(app, interval=interval, stop=stop)
         return

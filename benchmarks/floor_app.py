@@ -17,15 +17,19 @@ Never served by the portal itself: `wsgi:app` does not have these routes.
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, render_template
+from flask import Blueprint, jsonify, render_template, request
 from flask_login import current_user, login_required
 
 from portal import audit, create_app
 from portal.access import Access, Scope, patient_view
-from portal.api import json_body
 from portal.clinic import inbox as clinic_inbox
 
 floor = Blueprint("floor", __name__, url_prefix="/floor")
+
+
+def json_body() -> dict:
+    """The request's JSON object, parsed as the API does before checking it."""
+    return request.get_json(silent=True) or {}
 
 
 @floor.post("/p/<int:patient_id>/post")

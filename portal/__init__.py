@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import click
 from flask import Flask
 
 from portal import config as settings
@@ -36,10 +37,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from portal.extensions import csrf, db, login_manager, migrate, oauth
+    from portal.extensions import csrf, db, login_manager, oauth
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    if app.config["MIGRATIONS"] or click.get_current_context(silent=True) is not None:
+        register_migrations(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Sign in to see this page."
@@ -55,6 +57,20 @@ def register_extensions(app: Flask) -> None:
         from portal.db_events import configure_engine
 
         configure_engine(db.engine)
+
+
+def register_migrations(app: Flask) -> None:
+    """Flask-Migrate, for `flask db ...` and code that migrates (tests).
+
+    Only then: it loads Alembic, 11 MiB that no web worker needs. The `flask`
+    command line runs inside a click context; anything else that migrates
+    sets MIGRATIONS.
+    """
+    from flask_migrate import Migrate
+
+    from portal.extensions import db
+
+    Migrate(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
 
 
 def register_blueprints(app: Flask) -> None:

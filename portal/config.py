@@ -184,6 +184,8 @@ def load(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[s
         "PUSH_BACKOFF_SECONDS": _int("PUSH_BACKOFF_SECONDS", 30),
         "VAPID_KEY_FILE": os.environ.get("VAPID_KEY_FILE", ""),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        # Register Flask-Migrate outside the `flask` command line too (tests that migrate).
+        "MIGRATIONS": False,
         # Rendered page parts each worker keeps (portal/pagecache.py).
         "PAGE_CACHE_SIZE": _int("PAGE_CACHE_SIZE", 1024),
         "PAGE_CACHE_BYTES": _int("PAGE_CACHE_BYTES", 8 * 1024 * 1024),

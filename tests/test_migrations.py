@@ -37,7 +37,14 @@ def _fresh_database_url() -> tuple[str, callable]:
 
 def test_upgrade_empty_database_to_head_matches_models():
     url, drop = _fresh_database_url()
-    app = create_app({"PORTAL_ENV": "test", "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url})
+    app = create_app(
+        {
+            "PORTAL_ENV": "test",
+            "SECRET_KEY": "x",
+            "SQLALCHEMY_DATABASE_URI": url,
+            "MIGRATIONS": True,
+        }
+    )
     try:
         with app.app_context():
             upgrade()

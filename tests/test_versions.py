@@ -519,7 +519,12 @@ def test_a_migrated_database_has_the_triggers_create_all_makes(app):
 
     url, drop = _fresh_database_url()
     migrated_app = create_app(
-        {"PORTAL_ENV": "test", "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url}
+        {
+            "PORTAL_ENV": "test",
+            "SECRET_KEY": "x",
+            "SQLALCHEMY_DATABASE_URI": url,
+            "MIGRATIONS": True,
+        }
     )
     try:
         with migrated_app.app_context():

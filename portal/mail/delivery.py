@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, update
 
 from portal.auth import tokens
 from portal.db import utcnow
 from portal.extensions import db
+from portal.leases import claim_due
 from portal.mail import seal
 from portal.mail.models import MailStatus, OutboxMail
 from portal.mail.outbox import mask, sender
@@ -118,33 +119,14 @@ class MailDeliverer:
 
     def claim(self, now: datetime) -> tuple[str, list[OutboxMail]]:
         """Claim up to batch_size due mails: (this claim's token, the claimed rows)."""
-        free = or_(OutboxMail.claimed_until.is_(None), OutboxMail.claimed_until < now)
-        due = (
-            select(OutboxMail.id)
-            .where(OutboxMail.status == MailStatus.PENDING, OutboxMail.not_before <= now, free)
-            .order_by(OutboxMail.not_before, OutboxMail.id)
-            .limit(self.batch_size)
+        token, rows = claim_due(
+            OutboxMail,
+            MailStatus.PENDING,
+            now,
+            batch_size=self.batch_size,
+            lease=self.lease,
+            worker=self.worker,
         )
-        if db.session.get_bind().dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        ids = list(db.session.scalars(due))
-        if not ids:
-            db.session.rollback()
-            return "", []
-        token = f"{self.worker}:{uuid.uuid4().hex[:8]}"[:64]
-        db.session.execute(
-            update(OutboxMail)
-            .where(OutboxMail.id.in_(ids), OutboxMail.status == MailStatus.PENDING, free)
-            .values(claimed_by=token, claimed_until=now + self.lease)
-            .execution_options(synchronize_session=False)
-        )
-        db.session.commit()
-        claimed = db.session.scalars(
-            select(OutboxMail)
-            .where(OutboxMail.claimed_by == token)
-            .order_by(OutboxMail.not_before, OutboxMail.id)
-        )
-        rows = list(claimed)
         # Detached, the rows keep their values through the commits that settle each one.
         db.session.expunge_all()
         return token, rows

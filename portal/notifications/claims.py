@@ -12,14 +12,14 @@ says received the notice before a crash or a retry.
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 
 from portal.auth.models import User
 from portal.extensions import db
+from portal.leases import claim_due
 from portal.notifications import kinds
 from portal.notifications.endpoints import AllowedService, endpoint_allowed, origin_of
 from portal.notifications.models import (
@@ -70,41 +70,14 @@ def claim(
     now: datetime, *, batch_size: int, lease: timedelta, worker: str
 ) -> tuple[str, list[Notification]]:
     """Claim up to `batch_size` notices due at `now`: (this claim's token, the claimed rows)."""
-    free = or_(Notification.claimed_until.is_(None), Notification.claimed_until < now)
-    due = (
-        select(Notification.id)
-        .where(
-            Notification.status == NotificationStatus.PENDING,
-            Notification.not_before <= now,
-            free,
-        )
-        .order_by(Notification.not_before, Notification.id)
-        .limit(batch_size)
+    return claim_due(
+        Notification,
+        NotificationStatus.PENDING,
+        now,
+        batch_size=batch_size,
+        lease=lease,
+        worker=worker,
     )
-    if db.session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    ids = list(db.session.scalars(due))
-    if not ids:
-        db.session.rollback()
-        return "", []
-    token = f"{worker}:{uuid.uuid4().hex[:8]}"[:64]
-    db.session.execute(
-        update(Notification)
-        .where(
-            Notification.id.in_(ids),
-            Notification.status == NotificationStatus.PENDING,
-            free,
-        )
-        .values(claimed_by=token, claimed_until=now + lease)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-    claimed = db.session.scalars(
-        select(Notification)
-        .where(Notification.claimed_by == token)
-        .order_by(Notification.not_before, Notification.id)
-    )
-    return token, list(claimed)
 
 
 def plan(

@@ -88,20 +88,21 @@ def _pg_common() -> list[str]:
     changed = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in PEOPLE_COLUMNS)
     return [
         # Statement-level with transition tables: one UPDATE per statement,
-        # planned with the statement, however many rows it wrote.
+        # however many rows it wrote. EXECUTE plans it afresh each time: a plan
+        # cached while `patients` was small would scan it once per row.
         f"""CREATE OR REPLACE FUNCTION bump_patient_data_version() RETURNS trigger
         LANGUAGE plpgsql AS $$
         BEGIN
           IF TG_OP = 'INSERT' THEN
-            UPDATE patients SET data_version = {_PG_RANDOM}
-              WHERE id IN (SELECT patient_id FROM new_rows);
+            EXECUTE 'UPDATE patients SET data_version = {_PG_RANDOM}
+              WHERE id IN (SELECT patient_id FROM new_rows)';
           ELSIF TG_OP = 'UPDATE' THEN
-            UPDATE patients SET data_version = {_PG_RANDOM}
+            EXECUTE 'UPDATE patients SET data_version = {_PG_RANDOM}
               WHERE id IN (SELECT patient_id FROM old_rows
-                           UNION SELECT patient_id FROM new_rows);
+                           UNION SELECT patient_id FROM new_rows)';
           ELSE
-            UPDATE patients SET data_version = {_PG_RANDOM}
-              WHERE id IN (SELECT patient_id FROM old_rows);
+            EXECUTE 'UPDATE patients SET data_version = {_PG_RANDOM}
+              WHERE id IN (SELECT patient_id FROM old_rows)';
           END IF;
           RETURN NULL;
         END $$""",

@@ -59,7 +59,7 @@ $(1) $(PYTEST) $(2) $(PYTEST_ARGS) || { rc=$$?; \
   exit "$$rc"; }
 endef
 
-.PHONY: help venv venv-dev lock run test test-postgres bench screenshots lighthouse lint format clean distclean js-deps
+.PHONY: help venv venv-dev lock run check test test-postgres bench screenshots lighthouse lint format clean distclean js-deps
 
 help: ## Show this list of targets
 	@echo "Usage: make TARGET"
@@ -132,6 +132,13 @@ run: $(BASE_STAMP) ## Migrate, seed demo data, serve on 127.0.0.1:5000 with the 
 	  wait "$$notifier" "$$mailer" 2>/dev/null || true' EXIT; \
 	trap 'exit 130' INT; trap 'exit 143' TERM; \
 	$(FLASK) run --host $(RUN_HOST) --port $(RUN_PORT)
+
+check: $(DEV_STAMP) ## Everything CI runs: lint, then the whole suite on SQLite and PostgreSQL side by side
+	bash scripts/ensure-system-deps.sh $(TEST_SYSDEPS) postgresql
+	@$(MAKE) --no-print-directory js-deps
+	$(RUFF) check .
+	$(RUFF) format --check .
+	bash scripts/test-both.sh $(PY) $(PYTEST_ARGS)
 
 test: $(DEV_STAMP) ## Lint, format check, then the test suite on SQLite
 	bash scripts/ensure-system-deps.sh $(TEST_SYSDEPS)

@@ -1,8 +1,9 @@
 """Concurrent requests on the same database: nothing fails, nothing is stored twice.
 
-On SQLite this guards the savepoint handling in portal/db_events.py: without
-it, concurrent entry POSTs failed with "database is locked" (a savepoint began
-a deferred transaction whose write then met another connection's commit).
+On SQLite this guards portal/db_events.py: writers wait for the write lock
+(the busy timeout, and a real BEGIN IMMEDIATE before any savepoint) instead
+of failing with "database is locked". tests/test_entry_concurrency.py does the
+same over real HTTP with many patients at once.
 """
 
 from __future__ import annotations

@@ -25,7 +25,6 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from decimal import Decimal
 
 import pytest
 import requests
@@ -34,17 +33,13 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from portal.audit.models import AuditEvent
-from portal.auth.models import Discipline, User, UserKind
-from portal.auth.services import hash_password
-from portal.careplan.models import CareTeamMember
 from portal.extensions import db
-from portal.goals.models import Frequency, Goal, GoalCategory, GoalStatus, ProgressEntry
+from portal.goals.models import Goal, ProgressEntry
 from portal.notifications.models import Notification
-from portal.patients import Patient
-from tests.conftest import PortalClient
+from tests.conftest import DEMO_PASSWORD, PortalClient
+from tests.factories import Clinic
 
 WORKERS = 32
-PASSWORD = "concurrency-password-2026"
 
 
 @dataclass
@@ -73,58 +68,24 @@ def served(app: Flask) -> Iterator[str]:
 
 def _clinic(app: Flask, patients: int) -> tuple[int, list[tuple[int, int, str]]]:
     """A clinician and `patients` patients on her team, each with a daily walking goal."""
-    with app.app_context():
-        secret = hash_password(PASSWORD)
-        doctor = User(
-            email="doctor@example.com",
-            password_hash=secret,
-            name="Dr. Concurrent",
-            kind=UserKind.CLINICIAN,
-            discipline=Discipline.PRIMARY_CARE,
+    clinic = Clinic(app)
+    doctor = clinic.clinician("Dr. Concurrent")
+    made = []
+    for n in range(patients):
+        patient = clinic.patient("Poster", str(n))
+        clinic.team(patient, doctor)
+        goal = clinic.goal(
+            patient, "Walk every day", category="physical_activity", frequency="daily"
         )
-        db.session.add(doctor)
-        made = []
-        for n in range(patients):
-            email = f"poster{n}@example.com"
-            user = User(
-                email=email, password_hash=secret, name=f"Poster {n}", kind=UserKind.PATIENT
-            )
-            db.session.add(user)
-            db.session.flush()
-            patient = Patient(given_name="Poster", family_name=str(n), user_id=user.id)
-            db.session.add(patient)
-            db.session.flush()
-            db.session.add(
-                CareTeamMember(
-                    patient_id=patient.id,
-                    user_id=doctor.id,
-                    role="Primary care physician",
-                    discipline=Discipline.PRIMARY_CARE,
-                )
-            )
-            goal = Goal(
-                patient_id=patient.id,
-                title="Walk every day",
-                category=GoalCategory.PHYSICAL_ACTIVITY,
-                measure="minutes",
-                target_value=Decimal(20),
-                frequency=Frequency.DAILY,
-                status=GoalStatus.ACTIVE,
-            )
-            db.session.add(goal)
-            db.session.flush()
-            made.append((patient.id, goal.id, email))
-        db.session.commit()
-        doctor_id = doctor.id
-        db.session.remove()
-    return doctor_id, made
+        made.append((patient.id, goal, patient.email))
+    return doctor.id, made
 
 
 def _sign_in(app: Flask, base: str, patient_id: int, goal_id: int, email: str) -> Poster:
     """Sign in through the test client, then carry its cookie over to real HTTP."""
     app.test_client_class = PortalClient
     client = app.test_client()
-    answer = client.submit("/login", {"email": email, "password": PASSWORD})
+    answer = client.submit("/login", {"email": email, "password": DEMO_PASSWORD})
     assert answer.status_code == 302, answer.get_data(as_text=True)
     http = requests.Session()
     cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
@@ -232,7 +193,7 @@ def test_on_sqlite_a_post_waits_for_the_write_lock_rather_than_failing(app):
     patient_id, goal_id, email = made[0]
     app.test_client_class = PortalClient
     client = app.test_client()
-    assert client.submit("/login", {"email": email, "password": PASSWORD}).status_code == 302
+    assert client.submit("/login", {"email": email, "password": DEMO_PASSWORD}).status_code == 302
     path = url.removeprefix("sqlite:///")
     other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")  # the write lock, as a long transaction would hold it

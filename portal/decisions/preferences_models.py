@@ -180,6 +180,10 @@ class PatientPreferences(db.Model):
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     updated_by_name: Mapped[str] = mapped_column(String(120), default="")
 
+    # Each UPDATE says WHERE version = the one read: of two saves at once, one
+    # fails (and is told to look again) instead of silently undoing the other.
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
+
 
 class PreferencePerson(db.Model):
     """Someone the patient wants involved in decisions.

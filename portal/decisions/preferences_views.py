@@ -8,6 +8,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from werkzeug.exceptions import NotFound
 
 from portal.access import Access, Scope, patient_view
+from portal.decisions import preferences_api  # noqa: F401  (adds its routes to the API blueprint)
 from portal.decisions import preferences_services as services
 from portal.decisions.preferences_inputs import PEOPLE_MAX, SECTIONS, clean, from_form
 from portal.decisions.preferences_models import (

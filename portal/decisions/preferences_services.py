@@ -233,6 +233,7 @@ def skip(access: Access) -> None:
 def mark_seen(access: Access) -> None:
     """A clinician has looked at the preferences as they are now."""
     access.require(Scope.DECISIONS_READ)
+    audit.record(access, "seen", "preferences", access.patient_id)
     if not access.is_care_team:
         return  # only the team is told "updated since you last looked"
     version = db.session.scalar(
@@ -247,7 +248,6 @@ def mark_seen(access: Access) -> None:
         )
     elif review.seen_version != (version or 0):
         review.seen_version, review.seen_at = version or 0, utcnow()
-    audit.record(access, "seen", "preferences", access.patient_id)
 
 
 @dataclass(frozen=True)

@@ -175,3 +175,42 @@ def test_plan_query_count_does_not_grow_with_changes(app, clinic, count_queries)
         assert "Updated since you last looked" in text_of(response)
         counts.append(counter.count)
     assert counts[0] == counts[1], counts
+
+
+def test_the_panel_and_inbox_carry_one_line_for_a_reply(app, clinic, count_queries):
+    clinic, patient, doctor, _other = clinic
+    stranger = clinic.clinician("Dr. Off Team")
+    client = clinic.login(patient.email)
+    _first_two_steps(client, patient)
+    goal = clinic.goal(patient, "Walk after lunch", share="1")
+    clinic.entry(patient, goal, value="20", note="Round the block")
+    park = clinic.login(doctor.email)
+    panel = text_of(park.get("/clinic/"))
+    assert "Preferences updated" in panel
+    assert "Wants to decide together · most important: being at home" in panel
+    inbox = text_of(park.get("/clinic/inbox"))
+    assert "Wants to decide together" in inbox
+    park.submit(f"/p/{patient.id}/preferences/seen")
+    assert "Preferences updated" not in text_of(park.get("/clinic/"))
+    assert "Wants to decide" not in text_of(clinic.login(stranger.email).get("/clinic/"))
+    # A fixed number of queries, however many changes there were.
+    counts = []
+    for n in range(2):
+        for k in range(5 * n):
+            client.submit(_url(patient, "/matters"), {"what_matters": f"Round {n}.{k}"})
+        with count_queries() as counter:
+            assert park.get("/clinic/").status_code == 200
+        counts.append(counter.count)
+    assert counts[0] == counts[1], counts
+
+
+def test_list_lines_only_name_the_clinicians_own_patients(app, clinic):
+    from portal.auth.models import User
+    from portal.decisions.preferences_services import list_lines
+
+    clinic, patient, doctor, _other = clinic
+    stranger = clinic.clinician("Dr. Off Team")
+    _first_two_steps(clinic.login(patient.email), patient)
+    with app.app_context():
+        assert patient.id in list_lines(db.session.get(User, doctor.id), [patient.id])
+        assert list_lines(db.session.get(User, stranger.id), [patient.id]) == {}

@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from portal import audit
-from portal.access import Access, Scope
+from portal.access import CARE_TEAM_PATIENTS, Access, Scope, care_team_params
+from portal.auth.models import User
 from portal.db import utcnow
 from portal.decisions.preferences_inputs import FIELDS
 from portal.decisions.preferences_models import (
@@ -282,16 +283,49 @@ def history(access: Access, limit: int = 200) -> list[HistoryEntry]:
     return [HistoryEntry(*row) for row in rows]
 
 
-def lines_for(patient_ids: Iterable[int]) -> dict[int, str]:
-    """One-line summaries for patients a list already shows (panel, inbox); one query.
+@dataclass(frozen=True)
+class ListLine:
+    """What a list row (panel, inbox) shows about a patient's preferences."""
 
-    The caller's list decides who may be shown (CARE_TEAM_PATIENTS); this adds no patient.
+    line: str
+    unseen: bool
+
+
+_LIST = (
+    select(
+        PatientPreferences,
+        exists()
+        .where(
+            PreferenceChange.patient_id == PatientPreferences.patient_id,
+            PreferenceChange.version > func.coalesce(PreferenceReview.seen_version, 0),
+            or_(PreferenceChange.actor_id.is_(None), PreferenceChange.actor_id != _UID),
+        )
+        .label("unseen"),
+    )
+    .join(CARE_TEAM_PATIENTS, CARE_TEAM_PATIENTS.c.patient_id == PatientPreferences.patient_id)
+    .outerjoin(
+        PreferenceReview,
+        and_(
+            PreferenceReview.patient_id == PatientPreferences.patient_id,
+            PreferenceReview.user_id == _UID,
+        ),
+    )
+    .where(PatientPreferences.patient_id.in_(bindparam("ids", expanding=True)))
+)
+
+
+def list_lines(clinician: User, patient_ids: Iterable[int]) -> dict[int, ListLine]:
+    """One-line summaries for the patients a clinician's list shows (panel, inbox); one query.
+
+    Only patients on the clinician's care team now (`CARE_TEAM_PATIENTS`), whatever is asked.
     """
-    ids = list(set(patient_ids))
+    ids = sorted(set(patient_ids))
     if not ids:
         return {}
-    rows = db.session.execute(
-        select(PatientPreferences).where(PatientPreferences.patient_id.in_(ids))
-    ).scalars()
-    found = {row.patient_id: one_line(row) for row in rows}
-    return {pid: line for pid, line in found.items() if line}
+    params = {"ids": ids, "uid": clinician.id, **care_team_params(clinician)}
+    found = {}
+    for prefs, unseen in db.session.execute(_LIST, params):
+        line = one_line(prefs)
+        if line or unseen:
+            found[prefs.patient_id] = ListLine(line, bool(unseen))
+    return found

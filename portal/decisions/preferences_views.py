@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_login import current_user
 from werkzeug.exceptions import NotFound
 
 from portal.access import Access, Scope, patient_view
@@ -146,6 +148,11 @@ def preferences_card(access: Access) -> services.Preferences | None:
     return g.preferences_card
 
 
+def preference_lines(rows: Iterable[Any]) -> dict[int, services.ListLine]:
+    """The one-line summaries for a clinician's list of rows with a `patient_id`."""
+    return services.list_lines(current_user._get_current_object(), (r.patient_id for r in rows))
+
+
 def choices() -> dict[str, Any]:
     return {
         "priorities": [(p.value, PRIORITY_LABELS[p]) for p in Priority],
@@ -160,6 +167,7 @@ def choices() -> dict[str, Any]:
 def _install_helpers(state) -> None:
     state.app.jinja_env.globals.update(
         preferences_card=preferences_card,
+        preference_lines=preference_lines,
         preference_choices=choices,
         preference_value=value_text,
         preference_labels=FIELD_LABELS,

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from tests.browser.conftest import PHONE, sign_in, watch
+from tests.browser.conftest import PHONE, controlled, saved_page, sign_in, watch
 from tests.browser.test_pages import run_axe
 
 pytestmark = pytest.mark.browser
@@ -123,3 +123,17 @@ def test_alex_answers_in_a_few_taps_and_rivera_sees_it_first(browser, live):
     rivera_phone.close()
     assert not problems, "\n".join(problems)
     assert not errors, "\n".join(errors)
+
+
+def test_what_matters_can_be_read_offline(context, page, live):
+    """Like the plan, the preferences page is kept on the phone once opened."""
+    sign_in(page, "alex@example.com")
+    controlled(page)
+    path = f"/p/{live.alex}/preferences"
+    page.goto(path)
+    saved_page(page, path)
+    context.set_offline(True)
+    page.goto(path)
+    assert page.locator("h1").inner_text() == "What matters to you"
+    assert page.locator("[data-offline-banner]").is_visible()
+    context.set_offline(False)

@@ -214,3 +214,58 @@ def test_list_lines_only_name_the_clinicians_own_patients(app, clinic):
     with app.app_context():
         assert patient.id in list_lines(db.session.get(User, doctor.id), [patient.id])
         assert list_lines(db.session.get(User, stranger.id), [patient.id]) == {}
+
+
+def _access(app, user_id: int, patient_id: int):
+    from portal.access import resolve
+    from portal.auth.models import User
+
+    return resolve(db.session.get(User, user_id), patient_id)
+
+
+def test_a_caregiver_gets_exactly_what_the_grant_says(app, clinic):
+    """Delegated access lands later (issue 8): the services already go by scope alone."""
+    from dataclasses import replace
+
+    from portal.access import AccessDenied, Relation, Scope
+    from portal.decisions import preferences_services as services
+
+    clinic, patient, _doctor, _other = clinic
+    helper = clinic.clinician("Sam Helper")  # any account; the relation is what counts
+    with app.app_context():
+        own = _access(app, patient.user.id, patient.id)
+        base = replace(
+            own, actor_id=helper.id, actor_name="Sam Helper", relation=Relation.CAREGIVER
+        )
+        reader = replace(base, scopes=frozenset({Scope.PLAN_READ, Scope.DECISIONS_READ}))
+        writer = replace(base, scopes=frozenset({Scope.DECISIONS_READ, Scope.DECISIONS_WRITE}))
+        neither = replace(base, scopes=frozenset({Scope.PLAN_READ}))
+        assert services.load(reader).version == 0
+        assert services.card(neither) is None  # the plan shows nothing of them
+        with pytest.raises(AccessDenied):
+            services.load(neither)
+        with pytest.raises(AccessDenied):
+            services.save(reader, {"what_matters": "x"})
+        with pytest.raises(AccessDenied):
+            services.skip(reader)
+        saved = services.save(writer, {"what_matters": "Said for Robin"})
+        assert saved.updated_by_name == "Sam Helper"
+        entry = services.history(reader)[0]
+        assert (entry.actor_name, entry.actor_relation) == ("Sam Helper", "caregiver")
+        db.session.rollback()
+
+
+def test_a_clinicians_own_change_does_not_mark_them_updated(app, clinic):
+    from dataclasses import replace
+
+    from portal.access import Scope
+    from portal.decisions import preferences_services as services
+
+    clinic, patient, doctor, other = clinic
+    with app.app_context():
+        park = _access(app, doctor.id, patient.id)
+        writing = replace(park, scopes=park.scopes | {Scope.DECISIONS_WRITE})
+        services.save(writing, {"involvement": "shared"})
+        assert services.card(park).unseen is False  # her own words, as recorded at a visit
+        assert services.card(_access(app, other.id, patient.id)).unseen is True
+        db.session.commit()

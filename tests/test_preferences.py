@@ -269,3 +269,14 @@ def test_a_clinicians_own_change_does_not_mark_them_updated(app, clinic):
         assert services.card(park).unseen is False  # her own words, as recorded at a visit
         assert services.card(_access(app, other.id, patient.id)).unseen is True
         db.session.commit()
+
+
+def test_the_full_page_tells_the_clinician_too(app, clinic):
+    clinic, patient, doctor, _other = clinic
+    _first_two_steps(clinic.login(patient.email), patient)
+    park = clinic.login(doctor.email)
+    page = text_of(park.get(_url(patient)))
+    assert "Updated since you last looked" in page
+    assert "What matters to Robin Hale" in page
+    park.submit(_url(patient, "/seen"))
+    assert "Updated since you last looked" not in text_of(park.get(_url(patient)))

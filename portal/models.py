@@ -10,6 +10,12 @@ from portal.careplan.models import (
     PlanReview,
     PlanRevision,
 )
+from portal.decisions.preferences_models import (
+    PatientPreferences,
+    PreferenceChange,
+    PreferencePerson,
+    PreferenceReview,
+)
 from portal.goals.models import Goal, GoalMessage, GoalRead, ProgressEntry, ProgressEntryRevision
 from portal.mail.models import OutboxMail
 from portal.notifications.models import (
@@ -40,8 +46,12 @@ __all__ = [
     "OutboxMail",
     "PageVersions",
     "Patient",
+    "PatientPreferences",
     "PlanReview",
     "PlanRevision",
+    "PreferenceChange",
+    "PreferencePerson",
+    "PreferenceReview",
     "ProgressEntry",
     "ProgressEntryRevision",
     "PushDelivery",

@@ -39,6 +39,11 @@ PATIENT_TABLES: tuple[str, ...] = (
     "goal_messages",
     "care_team_members",
     "plan_revisions",
+    # what matters to the patient (portal/decisions): shown first on the plan
+    "patient_preferences",
+    "preference_people",
+    "preference_changes",
+    "preference_reviews",
 )
 # Tables with a `patient_id` that no kept page shows, and why.
 UNVERSIONED: dict[str, str] = {

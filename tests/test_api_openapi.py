@@ -37,7 +37,7 @@ def test_every_api_route_and_method_is_described(app, client):
                 path = path.replace(f"<int:{name}>", f"{{{name}}}")
             routes |= {(path, m) for m in rule.methods - {"HEAD", "OPTIONS"}}
     assert routes == described
-    assert len(routes) == 11  # six for goals, four for push, this document
+    assert len(routes) == 14  # six for goals, four for push, three for preferences, this document
 
 
 def test_security_names_the_cookie_and_csrf_on_state_changing_requests(client):
@@ -50,7 +50,7 @@ def test_security_names_the_cookie_and_csrf_on_state_changing_requests(client):
         for method, op in ops.items():
             if path == "/openapi.json":
                 assert op["security"] == [] and "401" not in op["responses"]
-            elif method in ("post", "delete"):
+            elif method in ("post", "put", "patch", "delete"):
                 assert op["security"] == [{"session": [], "csrf": []}], (path, method)
                 assert {"400", "401"} <= set(op["responses"]), (path, method)
             else:

@@ -10,6 +10,15 @@ from portal.careplan.models import (
     PlanReview,
     PlanRevision,
 )
+from portal.decisions.models import (
+    CollaborateAnswer,
+    Decision,
+    DecisionLean,
+    DecisionMessage,
+    DecisionOption,
+    DecisionParticipant,
+    SureAnswer,
+)
 from portal.goals.models import Goal, GoalMessage, GoalRead, ProgressEntry, ProgressEntryRevision
 from portal.mail.models import OutboxMail
 from portal.notifications.models import (
@@ -30,7 +39,13 @@ __all__ = [
     "AuditEventPatient",
     "AuthSession",
     "CareTeamMember",
+    "CollaborateAnswer",
     "Concern",
+    "Decision",
+    "DecisionLean",
+    "DecisionMessage",
+    "DecisionOption",
+    "DecisionParticipant",
     "Goal",
     "GoalMessage",
     "GoalRead",
@@ -46,5 +61,6 @@ __all__ = [
     "ProgressEntryRevision",
     "PushDelivery",
     "PushSubscription",
+    "SureAnswer",
     "User",
 ]

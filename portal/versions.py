@@ -39,6 +39,13 @@ PATIENT_TABLES: tuple[str, ...] = (
     "goal_messages",
     "care_team_members",
     "plan_revisions",
+    "decisions",
+    "decision_options",
+    "decision_leans",
+    "decision_sure_answers",
+    "decision_participants",
+    "collaborate_answers",
+    "decision_messages",
 )
 # Tables with a `patient_id` that no kept page shows, and why.
 UNVERSIONED: dict[str, str] = {

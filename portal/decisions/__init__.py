@@ -1,0 +1,1 @@
+"""Shared decision-making: what matters to the patient, and decisions on the plan."""

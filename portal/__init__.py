@@ -79,6 +79,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.auth import views as auth_views
     from portal.careplan import views as careplan_views
     from portal.clinic import views as clinic_views
+    from portal.decisions import views as decision_views
     from portal.goals import views as goals_views
     from portal.notifications import views as notification_views
     from portal.pwa import views as pwa_views
@@ -90,6 +91,7 @@ def register_blueprints(app: Flask) -> None:
         careplan_views.bp,
         clinic_views.bp,
         goals_views.bp,
+        decision_views.bp,
         api.bp,
         notification_views.bp,
         pwa_views.bp,

@@ -25,6 +25,7 @@ from portal.careplan.models import (
     ConcernCategory,
     Sensitivity,
 )
+from portal.decisions.demo import alex_decisions
 from portal.demo_context import Demo
 from portal.extensions import db
 from portal.goals.demo import alex_goals, blake_goals
@@ -360,4 +361,10 @@ def blake_plan(demo: Demo) -> None:
 
 
 # Run for each newly created demo patient, in order: the plans first, then goals on them.
-STEPS: tuple[Callable[[Demo], None], ...] = (alex_plan, blake_plan, alex_goals, blake_goals)
+STEPS: tuple[Callable[[Demo], None], ...] = (
+    alex_plan,
+    blake_plan,
+    alex_goals,
+    blake_goals,
+    alex_decisions,
+)

@@ -110,3 +110,29 @@ ROUTES = [
         args=lambda demo: {},
     ),
 ]
+
+ROUTES += [
+    Case("api.decisions_list", API),
+    Case("api.decisions_get", API, args=open_decision),
+    Case(
+        "api.decisions_lean",
+        API_SELF,
+        method="POST",
+        args=open_decision,
+        json=lambda demo: {"option_id": first_option(demo), "why": "From the app"},
+    ),
+    Case(
+        "api.decisions_sure",
+        API_SELF_CREATED,
+        method="POST",
+        args=open_decision,
+        json=lambda demo: {k: v == "yes" for k, v in SURE.items()},
+    ),
+    Case(
+        "api.decisions_collaborate",
+        API_SELF_CREATED,
+        method="POST",
+        args=unrated_decision,
+        json=lambda demo: SCORES,
+    ),
+]

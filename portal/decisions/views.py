@@ -11,6 +11,7 @@ from flask_login import current_user, login_required
 from portal import audit
 from portal.access import Access, Scope, patient_view
 from portal.clinic.views import CLINIC_TABS
+from portal.decisions import api as _api  # noqa: F401  (adds the /api/v1 decision routes)
 from portal.decisions import forms, inputs, outcome, reading, services
 from portal.decisions import report as reports
 from portal.decisions.inputs import Invalid

@@ -247,3 +247,28 @@ def test_questions_in_the_thread_reach_the_other_side(app, clinic):
     assert notices(app, "decision_reply") == [clinic.alex.user.id]
     empty = alex.submit(base + "/messages", {"body": "  "})
     assert empty.status_code == 422
+
+
+def test_a_near_date_to_decide_by_reminds_the_patient_and_team_once(app, clinic):
+    from portal.decisions.reminders import enqueue_decide_by_reminders
+    from portal.notifications import kinds
+    from portal.notifications.reminders import enqueue_due_reminders
+
+    rivera = clinic.login(clinic.rivera.email)
+    later = {**A1C, "decide_by": in_days(10)}
+    assert rivera.submit(f"/p/{clinic.alex.id}/decisions/new", later).status_code == 303
+    soon = {**A1C, "question": "Which clinic for your eye check?", "decide_by": in_days(1)}
+    assert rivera.submit(f"/p/{clinic.alex.id}/decisions/new", soon).status_code == 303
+    with app.app_context():
+        assert enqueue_due_reminders() == 3  # with the goal reminders, every notify pass
+        db.session.commit()
+        assert enqueue_decide_by_reminders() == 0  # once
+        db.session.commit()
+    expected = [clinic.alex.user.id, clinic.rivera.id, clinic.lee.id]
+    assert sorted(notices(app, "decision_due")) == sorted(expected)
+    result = app.test_cli_runner().invoke(args=["decisions", "remind"])
+    assert result.exit_code == 0 and "0 decide-by reminders" in result.output
+    # No health information leaves in a push: the words are the kind's, fixed.
+    for name in ("decision_opened", "decision_not_ready", "decision_due", "decision_reply"):
+        words = kinds.kind(name).title + kinds.kind(name).body
+        assert "A1c" not in words and "eye" not in words

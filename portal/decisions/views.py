@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import click
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
@@ -15,7 +16,9 @@ from portal.decisions import api as _api  # noqa: F401  (adds the /api/v1 decisi
 from portal.decisions import forms, inputs, outcome, reading, services
 from portal.decisions import report as reports
 from portal.decisions.inputs import Invalid
+from portal.decisions.reminders import enqueue_decide_by_reminders
 from portal.decisions.services import DecisionError
+from portal.extensions import db
 from portal.web import PATIENT_TABS
 
 bp = Blueprint("decisions", __name__)
@@ -186,6 +189,15 @@ def report():
         abort(404)
     result = reports.collaborate_report(current_user._get_current_object())
     return render_template("decisions/report.html", report=result)
+
+
+@bp.cli.command("remind")
+def remind() -> None:
+    """Queue reminders for open decisions whose date to decide by is near (also run by
+    `flask notify deliver`)."""
+    count = enqueue_decide_by_reminders()
+    db.session.commit()
+    click.echo(f"{count} decide-by reminders enqueued.")
 
 
 @bp.record_once

@@ -272,3 +272,28 @@ def test_a_near_date_to_decide_by_reminds_the_patient_and_team_once(app, clinic)
     for name in ("decision_opened", "decision_not_ready", "decision_due", "decision_reply"):
         words = kinds.kind(name).title + kinds.kind(name).body
         assert "A1c" not in words and "eye" not in words
+
+
+def test_a_sensitive_decision_is_hidden_from_an_access_without_the_sensitive_scope(app, clinic):
+    """Caregivers see sensitive items only when their grant says so (Access.item_filter)."""
+    from dataclasses import replace
+
+    from werkzeug.exceptions import NotFound
+
+    from portal.access import Scope
+    from portal.decisions import reading
+
+    rivera = clinic.login(clinic.rivera.email)
+    private = {**A1C, "question": "Which talking therapy?", "sensitivity": "behavioral_health"}
+    assert rivera.submit(f"/p/{clinic.alex.id}/decisions/new", private).status_code == 303
+    open_a1c(clinic)
+    with app.app_context():
+        alex = clinic._access(clinic.alex.user.id, clinic.alex.id)
+        assert len(reading.list_decisions(alex)) == 2
+        narrow = replace(alex, scopes=alex.scopes - {Scope.SENSITIVE})
+        shown = reading.list_decisions(narrow)
+        assert [row.question for row in shown] == ["How do we bring your A1c down?"]
+        hidden = db.session.scalar(select(Decision.id).where(Decision.sensitivity.is_not(None)))
+        with pytest.raises(NotFound):
+            reading.load_page(narrow, hidden)
+        db.session.rollback()

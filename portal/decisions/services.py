@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import NotFound
 
 from portal import audit, notifications
@@ -32,6 +33,8 @@ from portal.extensions import db
 from portal.goals.reading import patient_today
 from portal.notifications.outbox import portal_path
 from portal.notifications.services import activity_dedupe_key, patient_recipients
+
+ALREADY_RATED = "These questions have already been answered for this decision."
 
 
 class DecisionError(ValueError):
@@ -242,7 +245,7 @@ def answer_collaborate(
         select(CollaborateAnswer.id).where(CollaborateAnswer.decision_id == decision.id)
     )
     if taken is not None:
-        raise DecisionError("These questions have already been answered for this decision.")
+        raise DecisionError(ALREADY_RATED)
     answer = CollaborateAnswer(
         decision_id=decision.id,
         patient_id=access.patient_id,
@@ -251,7 +254,10 @@ def answer_collaborate(
         at=utcnow(),
         **scores,
     )
-    db.session.add(answer)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():  # two answers sent at once: the second one is told
+            db.session.add(answer)
+    except IntegrityError:
+        raise DecisionError(ALREADY_RATED) from None
     audit.record(access, "create", "collaborate_answer", answer.id)
     return answer

@@ -297,3 +297,18 @@ def test_a_sensitive_decision_is_hidden_from_an_access_without_the_sensitive_sco
         with pytest.raises(NotFound):
             reading.load_page(narrow, hidden)
         db.session.rollback()
+
+
+def test_a_withdrawn_decision_leaves_the_plan_and_takes_no_more_answers(app, clinic):
+    decision_id = open_a1c(clinic)
+    base = f"/p/{clinic.alex.id}/decisions/{decision_id}"
+    rivera = clinic.login(clinic.rivera.email)
+    assert "Withdraw this decision" in text_of(rivera.get(base))
+    assert rivera.submit(base + "/withdraw").status_code == 303
+    assert "How do we bring your A1c down?" not in text_of(rivera.get(f"/p/{clinic.alex.id}/plan"))
+    listed = text_of(rivera.get(f"/p/{clinic.alex.id}/decisions"))
+    assert "How do we bring your A1c down?" in listed and "Withdrawn" in listed
+    alex = clinic.login(clinic.alex.email)
+    late = alex.submit(base + "/lean", {"option_id": "unsure"})
+    assert late.status_code == 422 and "This decision is withdrawn" in text_of(late)
+    assert rivera.submit(base + "/withdraw").status_code == 422

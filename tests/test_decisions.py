@@ -312,3 +312,11 @@ def test_a_withdrawn_decision_leaves_the_plan_and_takes_no_more_answers(app, cli
     late = alex.submit(base + "/lean", {"option_id": "unsure"})
     assert late.status_code == 422 and "This decision is withdrawn" in text_of(late)
     assert rivera.submit(base + "/withdraw").status_code == 422
+
+
+def test_the_patients_home_says_a_decision_is_next(app, clinic):
+    decision_id = open_a1c(clinic)
+    alex = clinic.login(clinic.alex.email)
+    home = alex.get(f"/p/{clinic.alex.id}/")
+    assert "A decision to make How do we bring your A1c down?" in text_of(home)
+    assert f"/p/{clinic.alex.id}/decisions/{decision_id}" in home.get_data(as_text=True)

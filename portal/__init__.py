@@ -80,6 +80,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.careplan import views as careplan_views
     from portal.clinic import views as clinic_views
     from portal.decisions import preferences_views
+    from portal.decisions import views as decision_views
     from portal.goals import views as goals_views
     from portal.notifications import views as notification_views
     from portal.pwa import views as pwa_views
@@ -92,6 +93,7 @@ def register_blueprints(app: Flask) -> None:
         clinic_views.bp,
         goals_views.bp,
         preferences_views.bp,
+        decision_views.bp,
         api.bp,
         notification_views.bp,
         pwa_views.bp,

@@ -25,6 +25,7 @@ from portal.careplan.models import (
     ConcernCategory,
     Sensitivity,
 )
+from portal.decisions.demo import alex_decisions
 from portal.decisions.preferences_demo import alex_preferences
 from portal.demo_context import Demo
 from portal.extensions import db
@@ -361,5 +362,11 @@ def blake_plan(demo: Demo) -> None:
 
 
 # Run for each newly created demo patient, in order: the plans first, then goals on them.
-STEPS: tuple[Callable[[Demo], None], ...] = (alex_plan, blake_plan, alex_goals, blake_goals)
-STEPS += (alex_preferences,)  # portal/decisions: what matters to Alex
+STEPS: tuple[Callable[[Demo], None], ...] = (
+    alex_plan,
+    blake_plan,
+    alex_goals,
+    blake_goals,
+    alex_decisions,
+    alex_preferences,  # portal/decisions: what matters to Alex
+)

@@ -10,6 +10,15 @@ from portal.careplan.models import (
     PlanReview,
     PlanRevision,
 )
+from portal.decisions.models import (
+    CollaborateAnswer,
+    Decision,
+    DecisionLean,
+    DecisionMessage,
+    DecisionOption,
+    DecisionParticipant,
+    SureAnswer,
+)
 from portal.decisions.preferences_models import (
     PatientPreferences,
     PreferenceChange,
@@ -36,7 +45,13 @@ __all__ = [
     "AuditEventPatient",
     "AuthSession",
     "CareTeamMember",
+    "CollaborateAnswer",
     "Concern",
+    "Decision",
+    "DecisionLean",
+    "DecisionMessage",
+    "DecisionOption",
+    "DecisionParticipant",
     "Goal",
     "GoalMessage",
     "GoalRead",
@@ -56,5 +71,6 @@ __all__ = [
     "ProgressEntryRevision",
     "PushDelivery",
     "PushSubscription",
+    "SureAnswer",
     "User",
 ]

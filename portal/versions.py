@@ -44,6 +44,13 @@ PATIENT_TABLES: tuple[str, ...] = (
     "preference_people",
     "preference_changes",
     "preference_reviews",
+    "decisions",
+    "decision_options",
+    "decision_leans",
+    "decision_sure_answers",
+    "decision_participants",
+    "collaborate_answers",
+    "decision_messages",
 )
 # Tables with a `patient_id` that no kept page shows, and why.
 UNVERSIONED: dict[str, str] = {

@@ -82,6 +82,13 @@ CATEGORIES: dict[str, Category] = {
             "At most one notice per patient each hour.",
             frozenset({CLINICIAN}),
         ),
+        Category(
+            "decisions",
+            "Decisions with your care team",
+            "When a decision is opened with you or its date to decide by is near; "
+            "for the care team, also when a patient is not ready to decide.",
+            frozenset({PATIENT, CAREGIVER, CLINICIAN}),
+        ),
     ]
 }
 
@@ -120,6 +127,35 @@ KINDS: dict[str, Kind] = {
             "Sign in to CareCircle to see what changed.",
             urgency="normal",
             topic="plan-changed",
+        ),
+        # Decisions (portal/decisions): never the question or the options, only that there is one.
+        Kind(
+            "decision_opened",
+            "decisions",
+            "A decision to make with your care team",
+            "Sign in to CareCircle to see the choices.",
+            topic="decision-opened",
+        ),
+        Kind(
+            "decision_not_ready",
+            "decisions",
+            "A patient is not ready to decide",
+            "Sign in to CareCircle to see who may need more support.",
+            topic="decision-not-ready",
+        ),
+        Kind(
+            "decision_due",
+            "decisions",
+            "A decision is due soon",
+            "Sign in to CareCircle to see it.",
+            topic="decision-due",
+        ),
+        Kind(
+            "decision_reply",
+            "replies",
+            "New answer from your care team",
+            "Sign in to CareCircle to read it.",
+            topic="decision-reply",
         ),
     ]
 }

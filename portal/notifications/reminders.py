@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from portal.auth.models import User, UserKind
 from portal.db import utcnow
+from portal.decisions.reminders import enqueue_decide_by_reminders
 from portal.extensions import db
 from portal.goals.models import Goal, GoalStatus
 from portal.notifications.models import NotificationPreference
@@ -40,9 +41,11 @@ def enqueue_due_reminders(now: datetime | None = None) -> int:
 
     Once per patient per local day: the dedupe key names the day, and the
     preference remembers it so the next runs skip the patient cheaply. Only
-    patients with an active goal are reminded. Returns how many were enqueued.
+    patients with an active goal are reminded. Decide-by reminders ride along
+    (portal/decisions/reminders.py). Returns how many were enqueued.
     """
     now = now or utcnow()
+    count = enqueue_decide_by_reminders(now)  # decisions whose date to decide by is near
     rows = db.session.execute(
         select(NotificationPreference, User.timezone, Patient.id)
         .join(User, User.id == NotificationPreference.user_id)
@@ -63,7 +66,7 @@ def enqueue_due_reminders(now: datetime | None = None) -> int:
             continue
         due.append((pref, patient_id, day))
     if not due:
-        return 0
+        return count
     with_goals = set(
         db.session.scalars(
             select(Goal.patient_id)
@@ -74,7 +77,6 @@ def enqueue_due_reminders(now: datetime | None = None) -> int:
             .distinct()
         )
     )
-    count = 0
     for pref, patient_id, day in due:
         pref.last_reminder_on = day
         if patient_id not in with_goals:

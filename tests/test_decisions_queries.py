@@ -1,0 +1,106 @@
+"""Decision pages cost the same whatever the number of decisions, options, answers or messages."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from portal import pagecache
+from portal.decisions import outcome, services
+from portal.extensions import db
+from tests.factories import Clinic
+from tests.test_decisions import clinic  # noqa: F401  (fixture)
+
+
+def _decisions(c, n: int, *, options: int = 2, messages: int = 0, decided: bool = False):
+    """`n` decisions for Alex, through the services; their ids."""
+    ids = []
+    with c.app.app_context():
+        rivera = c._access(c.rivera.id, c.alex.id)
+        alex = c._access(c.alex.user.id, c.alex.id)
+        for i in range(n):
+            decision = services.open_decision(
+                rivera,
+                {
+                    "question": f"Question {i}",
+                    "decide_by": (date.today() + timedelta(days=5 + i)).isoformat(),
+                    "options": [
+                        {"title": f"Option {k}", "risks": "Some", "benefits": "Others"}
+                        for k in range(options)
+                    ],
+                },
+            )
+            db.session.flush()
+            ids.append(decision.id)
+            yes_no = {"sure": True, "understand": i % 2 == 0, "risk_benefit": True}
+            services.answer_sure(alex, decision.id, {**yes_no, "encouragement": True})
+            services.record_lean(alex, decision.id, {"option_id": None, "why": "Thinking"})
+            for k in range(messages):
+                services.post_message(alex if k % 2 else rivera, decision.id, f"Message {k}")
+            if decided:
+                chosen = services.option_ids(decision.id)[0]
+                participants = [c.rivera.id, c.lee.id, c.alex.user.id]
+                outcome.record_outcome(
+                    rivera, decision.id, {"option_id": chosen, "participants": participants}
+                )
+                scores = {"understand": 9, "listen": 9, "include": 9 - i % 2}
+                services.answer_collaborate(alex, decision.id, scores)
+        db.session.commit()
+        db.session.remove()
+    return ids
+
+
+def _count(client, url: str, count_queries) -> int:
+    client.get(url)  # warm: the session row may be refreshed on the first request
+    with count_queries() as counter:
+        response = client.get(url)
+    assert response.status_code == 200, response.status_code
+    return counter.count
+
+
+def test_the_list_the_plan_and_the_api_list_do_not_grow(app, clinic, count_queries):  # noqa: F811
+    pid = clinic.alex.id
+    rivera = clinic.login(clinic.rivera.email)
+    counts: dict[str, list[int]] = {}
+    for n in (1, 9):
+        _decisions(clinic, n if not counts else n - 1, options=3)
+        for url in (f"/p/{pid}/decisions", f"/api/v1/patients/{pid}/decisions"):
+            counts.setdefault(url, []).append(_count(rivera, url, count_queries))
+        pagecache.cache_of(app).clear()  # the plan page rendered, not kept
+        rivera.get(f"/p/{pid}/plan")
+        pagecache.cache_of(app).clear()
+        with count_queries() as counter:
+            assert rivera.get(f"/p/{pid}/plan").status_code == 200
+        counts.setdefault("plan", []).append(counter.count)
+    for name, (small, large) in counts.items():
+        assert small == large, (name, small, large)
+    assert counts[f"/p/{pid}/decisions"][0] <= 5  # session, access, the list, audit
+
+
+def test_one_decision_costs_the_same_with_more_options_and_messages(app, clinic, count_queries):  # noqa: F811
+    pid = clinic.alex.id
+    small, large = _decisions(clinic, 1, options=2, messages=1) + _decisions(
+        clinic, 1, options=6, messages=12
+    )
+    for who in (clinic.alex.email, clinic.rivera.email):
+        client = clinic.login(who)
+        for base in (f"/p/{pid}/decisions/{{}}", f"/api/v1/patients/{pid}/decisions/{{}}"):
+            one = _count(client, base.format(small), count_queries)
+            other = _count(client, base.format(large), count_queries)
+            assert one == other, (who, base, one, other)
+
+
+def test_a_decided_page_and_the_report_do_not_grow(app, clinic, count_queries):  # noqa: F811
+    pid = clinic.alex.id
+    first = _decisions(clinic, 1, decided=True)[0]
+    rivera = clinic.login(clinic.rivera.email)
+    alex = clinic.login(clinic.alex.email)
+    report_small = _count(rivera, "/clinic/decisions/report", count_queries)
+    page_small = _count(alex, f"/p/{pid}/decisions/{first}", count_queries)
+    other = Clinic(app).patient("Robin", "Hale")
+    clinic.team(other, clinic.rivera)
+    more = _decisions(clinic, 6, options=4, messages=3, decided=True)
+    assert _count(rivera, "/clinic/decisions/report", count_queries) == report_small
+    assert _count(alex, f"/p/{pid}/decisions/{more[-1]}", count_queries) == page_small
+    text = rivera.get("/clinic/decisions/report").get_data(as_text=True)
+    assert "7 of 7" not in text  # three of the seven answers were not all nines
+    assert "4 of 7" in text  # i even: 9, 9, 9

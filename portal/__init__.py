@@ -75,10 +75,12 @@ def register_migrations(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from portal import api, health
+    from portal.admin import views as admin_views
     from portal.auth import account_views
     from portal.auth import views as auth_views
     from portal.careplan import views as careplan_views
     from portal.clinic import views as clinic_views
+    from portal.enrolment import views as enrolment_views
     from portal.goals import views as goals_views
     from portal.notifications import views as notification_views
     from portal.pwa import views as pwa_views
@@ -93,6 +95,8 @@ def register_blueprints(app: Flask) -> None:
         api.bp,
         notification_views.bp,
         pwa_views.bp,
+        admin_views.bp,
+        enrolment_views.bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -1,4 +1,4 @@
-"""Access matrix rows for the administration area, enrolment and activation links.
+"""Access matrix rows for the administration area, enrolment, activation links, profiles.
 
 /admin is for administrators only: everyone else gets 404 (signed out: sign in
 first). Any clinician or administrator enrols a patient; a patient's account
@@ -81,7 +81,18 @@ def new_patient(demo) -> dict:
     }
 
 
+SIGNED_IN = {**{r: 200 for r in ADMIN_ONLY}, "anonymous": LOGIN}
+SAVED = {**{r: 302 for r in ADMIN_ONLY}, "anonymous": LOGIN}
+
 ROUTES = [
+    Case("profile.edit", SIGNED_IN, **NO_ARGS),
+    Case(
+        "profile.edit",
+        SAVED,
+        method="POST",
+        form=lambda demo: {"name": "Pat Renamed", "timezone": "Europe/Lisbon"},
+        **NO_ARGS,
+    ),
     Case("admin.accounts", ADMIN_ONLY, **NO_ARGS),
     Case("admin.new_clinician", ADMIN_ONLY, **NO_ARGS),
     Case(

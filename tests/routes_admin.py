@@ -78,6 +78,7 @@ def new_patient(demo) -> dict:
         "birth_month": "3",
         "birth_year": "1968",
         "email": "dana@example.net",
+        "lead_id": str(demo.users["rivera@example.com"]),  # asked of administrators only
     }
 
 

@@ -37,6 +37,13 @@ def make_admin(app, email: str = ADMIN) -> int:
         return user_id
 
 
+def as_admin(app) -> tuple[PortalClient, int]:
+    """A signed-in administrator, and a clinician they can name to lead a team."""
+    make_admin(app)
+    lead = Clinic(app).clinician("Dr. Lee Lead")
+    return Clinic(app).login(ADMIN), lead.id
+
+
 def enrol_form(**overrides) -> dict:
     form = {
         "given_name": "Dana",
@@ -63,10 +70,10 @@ def _link(smtp, address: str) -> str:  # noqa: F811
 
 
 def test_an_administrator_enrols_a_patient_who_activates_and_lands_on_the_plan(app, smtp):  # noqa: F811
-    make_admin(app)
-    admin = Clinic(app).login(ADMIN)
-    assert admin.get("/patients/new").status_code == 200
-    done = admin.submit("/patients/new", enrol_form())
+    admin, lead = as_admin(app)
+    page = admin.get("/patients/new")
+    assert page.status_code == 200 and "Dr. Lee Lead" in text_of(page)
+    done = admin.submit("/patients/new", enrol_form(lead_id=lead))
     assert done.status_code == 302 and done.headers["Location"].startswith("/admin/accounts/")
     assert "Not set up yet" in text_of(admin.get(done.headers["Location"]))
 
@@ -161,10 +168,9 @@ def test_a_clinician_who_enrols_joins_the_team_and_sees_the_patient(app, smtp): 
     ],
 )
 def test_bad_details_are_explained_and_nothing_is_written(app, smtp, change, field, message):  # noqa: F811
-    make_admin(app)
-    admin = Clinic(app).login(ADMIN)
+    admin, lead = as_admin(app)
     users_before = _count(app, User)
-    answer = admin.submit("/patients/new", enrol_form(**change))
+    answer = admin.submit("/patients/new", enrol_form(lead_id=lead, **change))
     assert answer.status_code == 422
     body = answer.get_data(as_text=True)
     assert message in text_of(answer) and f'href="#{field}"' in body
@@ -175,12 +181,30 @@ def test_bad_details_are_explained_and_nothing_is_written(app, smtp, change, fie
 def test_an_address_that_has_an_account_is_refused(app, smtp):  # noqa: F811
     clinic = Clinic(app)
     existing = clinic.patient("Robin", "Hale")
-    make_admin(app)
-    admin = clinic.login(ADMIN)
-    answer = admin.submit("/patients/new", enrol_form(email=existing.email.upper()))
+    admin, lead = as_admin(app)
+    answer = admin.submit("/patients/new", enrol_form(lead_id=lead, email=existing.email.upper()))
     assert answer.status_code == 422 and "already exists" in text_of(answer)
     assert _count(app, Patient) == 1 and _count(app, OutboxMail) == 0
     assert _count(app, CareTeamMember) == 0
+
+
+def test_an_administrator_names_the_clinician_who_leads_the_team(app, smtp):  # noqa: F811
+    admin, lead = as_admin(app)
+    patient = Clinic(app).patient("Robin", "Hale")  # a patient account is no clinician
+    for choice in ("", "abc", str(patient.user.id), "999999"):
+        answer = admin.submit("/patients/new", enrol_form(lead_id=choice))
+        assert answer.status_code == 422 and "leads the care team" in text_of(answer), choice
+    assert _count(app, Patient) == 1 and _count(app, OutboxMail) == 0
+    assert admin.submit("/patients/new", enrol_form(lead_id=lead)).status_code == 302
+    with app.app_context():
+        dana = db.session.scalar(select(Patient.id).where(Patient.given_name == "Dana"))
+        member = db.session.scalar(select(CareTeamMember).where(CareTeamMember.patient_id == dana))
+        assert (member.user_id, member.is_lead) == (lead, 1)
+    with app.app_context():
+        email = db.session.get(User, lead).email
+    doctor = Clinic(app).login(email)
+    assert "Dana Reyes" in text_of(doctor.get("/clinic/"))
+    assert doctor.get(f"/p/{dana}/plan").status_code == 200
 
 
 def test_only_administrators_and_clinicians_enrol(app):
@@ -207,8 +231,8 @@ def _age_links(app, days: int) -> None:
 
 
 def test_an_expired_link_is_refused_clearly_and_a_new_one_can_be_asked_for(app, smtp):  # noqa: F811
-    make_admin(app)
-    Clinic(app).login(ADMIN).submit("/patients/new", enrol_form())
+    admin, lead = as_admin(app)
+    admin.submit("/patients/new", enrol_form(lead_id=lead))
     link = _link(smtp, "dana@example.net")
     _age_links(app, 7)
     client = app.test_client()
@@ -233,16 +257,16 @@ def test_an_expired_link_is_refused_clearly_and_a_new_one_can_be_asked_for(app, 
 
 
 def test_an_unused_link_still_works_on_its_last_day(app, smtp):  # noqa: F811
-    make_admin(app)
-    Clinic(app).login(ADMIN).submit("/patients/new", enrol_form())
+    admin, lead = as_admin(app)
+    admin.submit("/patients/new", enrol_form(lead_id=lead))
     link = _link(smtp, "dana@example.net")
     _age_links(app, 6)
     assert app.test_client().get(link).status_code == 302
 
 
 def test_only_the_hash_of_an_activation_link_is_stored(app, smtp):  # noqa: F811
-    make_admin(app)
-    Clinic(app).login(ADMIN).submit("/patients/new", enrol_form())
+    admin, lead = as_admin(app)
+    admin.submit("/patients/new", enrol_form(lead_id=lead))
     token = _link(smtp, "dana@example.net").rsplit("/", 1)[1]
     with app.app_context():
         stored = db.session.scalar(select(AccountToken.token_hash))
@@ -250,8 +274,8 @@ def test_only_the_hash_of_an_activation_link_is_stored(app, smtp):  # noqa: F811
 
 
 def test_a_waiting_account_cannot_sign_in(app, smtp):  # noqa: F811
-    make_admin(app)
-    Clinic(app).login(ADMIN).submit("/patients/new", enrol_form())
+    admin, lead = as_admin(app)
+    admin.submit("/patients/new", enrol_form(lead_id=lead))
     app.test_client_class = PortalClient
     client = app.test_client()
     answer = client.submit("/login", {"email": "dana@example.net", "password": DEMO_PASSWORD})

@@ -12,6 +12,7 @@ from wtforms.validators import DataRequired, Email, Length, ValidationError
 
 from portal.auth import passwords
 from portal.auth.forms import NewPassword
+from portal.forms import Select
 
 _DIGITS = re.compile(r"[0-9]{1,4}", re.ASCII)  # "١٩٩٠" is digits to Python, not to us
 
@@ -68,6 +69,11 @@ class EnrolPatientForm(FlaskForm):
         ],
         description="We send the link to set up their account here. It must be theirs alone.",
         render_kw={"spellcheck": "false", "autocapitalize": "none", "autocomplete": "off"},
+    )
+    lead_id = Select(
+        "Who leads their care team",
+        description="They see the patient on their panel and can add the rest of the team.",
+        validate_choice=False,  # checked by the service against the clinicians of today
     )
     birth_date: date | None = None
 

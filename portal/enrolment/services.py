@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from sqlalchemy import select
+
 from portal import audit
-from portal.access import may_act_as_care_team, resolve
+from portal.access import Access, Scope, may_act_as_care_team, resolve
 from portal.auth.models import Discipline, User, UserKind
 from portal.careplan.models import CareTeamMember
 from portal.careplan.services import record_revision
@@ -54,13 +56,31 @@ def birth_date_problem(born: date, today: date) -> str | None:
     return None
 
 
-def enrol_patient(actor: User, data: NewPatient, today: date) -> Patient:
-    """Create the patient and their waiting account, and mail the activation link."""
+def clinicians() -> list[tuple[int, str]]:
+    """(id, "name, job title") of every active clinician, for an administrator to choose a lead."""
+    rows = db.session.execute(
+        select(User.id, User.name, User.job_title)
+        .where(User.kind == UserKind.CLINICIAN, User.is_active_account.is_(True))
+        .order_by(User.name, User.id)
+    )
+    return [(i, f"{name}, {title}" if title else name) for i, name, title in rows]
+
+
+def enrol_patient(
+    actor: User, data: NewPatient, today: date, lead_id: int | None = None
+) -> Patient:
+    """Create the patient and their waiting account, and mail the activation link.
+
+    A clinician leads the new team; an administrator names the clinician who does.
+    """
     if not may_enrol(actor):
         raise PermissionError("only administrators and clinicians enrol patients")
     problem = birth_date_problem(data.birth_date, today)
     if problem:
         raise EnrolmentRefused({"birth_day": problem})
+    lead = actor if actor.kind is UserKind.CLINICIAN else db.session.get(User, lead_id or 0)
+    if lead is None or not may_act_as_care_team(lead):
+        raise EnrolmentRefused({"lead_id": "Choose the clinician who leads the care team"})
     try:
         user = activation.new_account(
             data.email,
@@ -78,8 +98,7 @@ def enrol_patient(actor: User, data: NewPatient, today: date) -> Patient:
     )
     db.session.add(patient)
     db.session.flush()
-    if actor.kind is UserKind.CLINICIAN:
-        _join_team(actor, patient)
+    _join_team(lead, patient)
     relation = "admin" if actor.kind is UserKind.ADMIN else "care_team"
     audit.record_rows(
         [
@@ -101,7 +120,7 @@ TAKEN = "An account with this email address already exists. Check it, or use ano
 
 
 def _join_team(clinician: User, patient: Patient) -> None:
-    """The enrolling clinician leads the new team, so the patient is on their panel."""
+    """The lead joins the new team, so the patient is on their panel from the start."""
     discipline = clinician.discipline or Discipline.PRIMARY_CARE
     role = clinician.job_title or Discipline(discipline).label
     member = CareTeamMember(
@@ -117,3 +136,22 @@ def _join_team(clinician: User, patient: Patient) -> None:
     record_revision(
         access, "team", member.id, "added", f"{clinician.name} joined the care team as {role}"
     )
+
+
+def patient_account(access: Access) -> User | None:
+    """The account the patient signs in with (None: a record without one); audited."""
+    access.require(Scope.TEAM_MANAGE)
+    user = db.session.get(User, access.patient_user_id) if access.patient_user_id else None
+    audit.record(access, "read", "account_status", user.id if user else None)
+    return user
+
+
+def resend_patient_link(access: Access) -> User:
+    """The care team mails the patient a new activation link. Raises AlreadyActive."""
+    access.require(Scope.TEAM_MANAGE)
+    user = db.session.get(User, access.patient_user_id) if access.patient_user_id else None
+    if user is None or not user.is_active_account:
+        raise activation.AlreadyActive("no account waiting")
+    activation.send_link(user)  # raises AlreadyActive once the patient chose a password
+    audit.record(access, "resend_activation", "user", user.id)
+    return user

@@ -7,7 +7,6 @@ from datetime import date, datetime
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user
 
-from portal import audit
 from portal.access import Access, Scope, own_patient_id, patient_view
 from portal.auth import services as auth_services
 from portal.auth.models import User, UserKind
@@ -32,12 +31,18 @@ def new_patient():
     if not services.may_enrol(current_user):
         abort(404)
     form = EnrolPatientForm()
+    if current_user.kind is UserKind.ADMIN:
+        form.lead_id.choices = [("", "Choose a clinician"), *services.clinicians()]
+    else:
+        del form.lead_id  # the clinician who enrols leads the team
     if form.validate_on_submit():
         data = services.NewPatient(
             form.given_name.data, form.family_name.data, form.birth_date, form.email.data
         )
         try:
-            patient = services.enrol_patient(current_user, data, _today())
+            lead = form.lead_id.data if "lead_id" in form else None
+            lead_id = int(lead) if lead and str(lead).isdigit() else None
+            patient = services.enrol_patient(current_user, data, _today(), lead_id)
         except services.EnrolmentRefused as refused:
             for name, message in refused.errors.items():
                 form[name].errors.append(message)
@@ -68,16 +73,15 @@ def patient_email(patient: Patient) -> str:
 @patient_view(Scope.TEAM_MANAGE)
 def patient_activation(access: Access):
     """The care team sees whether the patient has set up their account, and resends the link."""
-    user = db.session.get(User, access.patient_user_id) if access.patient_user_id else None
     form = ResendForm()
     if request.method == "POST" and form.validate_on_submit():
-        if user is None or user.activated_at is not None or not user.is_active_account:
+        try:
+            user = services.resend_patient_link(access)
+        except activation.AlreadyActive:
             abort(409)
-        activation.send_link(user)
-        audit.record(access, "resend_activation", "user", user.id)
         flash(f"We have sent a new link to {user.email}. Earlier links no longer work.", "success")
         return redirect(url_for("enrolment.patient_activation", patient_id=access.patient_id))
-    audit.record(access, "read", "account_status", user.id if user else None)
+    user = services.patient_account(access)
     link = activation.pending_link(user.id) if user is not None else None
     expired = link is None or link.expires_at <= utcnow()
     return render_template(

@@ -75,12 +75,14 @@ def register_migrations(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from portal import api, health
-    from portal.auth import account_views
+    from portal.admin import views as admin_views
+    from portal.auth import account_views, profile_views
     from portal.auth import views as auth_views
     from portal.careplan import views as careplan_views
     from portal.clinic import views as clinic_views
     from portal.decisions import preferences_views
     from portal.decisions import views as decision_views
+    from portal.enrolment import views as enrolment_views
     from portal.goals import views as goals_views
     from portal.notifications import views as notification_views
     from portal.pwa import views as pwa_views
@@ -89,6 +91,7 @@ def register_blueprints(app: Flask) -> None:
         health.bp,
         auth_views.bp,
         account_views.bp,
+        profile_views.bp,
         careplan_views.bp,
         clinic_views.bp,
         goals_views.bp,
@@ -97,6 +100,8 @@ def register_blueprints(app: Flask) -> None:
         api.bp,
         notification_views.bp,
         pwa_views.bp,
+        admin_views.bp,
+        enrolment_views.bp,
     ):
         app.register_blueprint(blueprint)
 

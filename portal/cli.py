@@ -62,6 +62,33 @@ def create_clinician(email, name, discipline, job_title, password) -> None:
     click.echo(f"Created clinician {user.email} (id {user.id}).")
 
 
+def _checked_email(email: str) -> str:
+    """The address as stored, or a ClickException saying what is wrong with it."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as error:
+        raise click.ClickException(f"{email!r} is not an email address: {error}") from error
+
+
+@users.command("create-admin")
+@click.option("--email", prompt=True, help="The address the administrator signs in with.")
+@click.option("--name", prompt=True, help='e.g. "Robin Hale".')
+@_password_option
+def create_admin(email, name, password) -> None:
+    """Create an administrator: manages accounts and enrols patients, sees no health records."""
+    name = name.strip()
+    if not name or len(name) > 120:
+        raise click.ClickException("the name must be 1 to 120 characters")
+    try:
+        user = create_user(_checked_email(email), password, name, UserKind.ADMIN)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    db.session.commit()
+    click.echo(f"Created administrator {user.email} (id {user.id}).")
+
+
 @users.command("create-patient")
 @click.option("--email", required=True)
 @click.option("--given-name", required=True)

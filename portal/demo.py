@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from sqlalchemy import delete, func, select
 
+from portal.admin.demo import seed_admin
 from portal.auth.models import Discipline, User, UserKind
 from portal.auth.services import create_user
 from portal.careplan import services as plan
@@ -82,6 +83,7 @@ def seed() -> int:
     for email, name in CAREGIVERS:
         users[email], new = _account(email, name, UserKind.CAREGIVER)
         created += new
+    created += seed_admin(DEMO_PASSWORD)
     new_patients = []
     for email, given, family, born in PATIENTS:
         users[email], new = _account(email, f"{given} {family}", UserKind.PATIENT)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Who makes the request. Caregiver relations join when delegated access lands.
-RELATIONS = ("anonymous", "patient", "other_patient", "team", "off_team")
+RELATIONS = ("anonymous", "patient", "other_patient", "team", "off_team", "admin")
 
 # The demo account behind each relation; the patient is Alex unless a case says otherwise.
 ACCOUNTS = {
@@ -22,12 +22,18 @@ ACCOUNTS = {
     "other_patient": "blake@example.com",
     "team": "rivera@example.com",
     "off_team": "chen@example.com",
+    "admin": "admin@example.com",
 }
 
 # Relations added by later features derive their expectation from a rule stated
 # once here (deny by default), so a new relation need not edit every routes file;
 # a case that differs says so in its own `expect`. relation -> rule(case) -> status.
-DERIVED: dict[str, Callable[[Case], int]] = {}
+DERIVED: dict[str, Callable[[Case], int]] = {
+    # An administrator relates to no patient and is no clinician: wherever another
+    # patient (signed in, no relation to Alex, no clinic) is refused, so are they;
+    # pages about one's own account answer them as anyone signed in.
+    "admin": lambda case: case.expect["other_patient"],
+}
 
 LOGIN = 302  # an HTML page asks an anonymous visitor to sign in
 HIDDEN = 404
@@ -61,6 +67,7 @@ class Case:
     id: str = ""
 
     def __post_init__(self) -> None:
+        self.expect = dict(self.expect)  # routes files share dicts: derive into a copy
         for relation, rule in DERIVED.items():
             if relation not in self.expect:
                 self.expect[relation] = rule(self)

@@ -17,6 +17,7 @@ class UserKind(enum.StrEnum):
     PATIENT = "patient"
     CLINICIAN = "clinician"
     CAREGIVER = "caregiver"
+    ADMIN = "admin"
 
 
 class Discipline(enum.StrEnum):
@@ -67,6 +68,10 @@ class User(UserMixin, db.Model):
     job_title: Mapped[str | None] = mapped_column(String(120))
     timezone: Mapped[str] = mapped_column(String(64), default="America/New_York")
     is_active_account: Mapped[bool] = mapped_column(default=True)
+    # When the owner first chose a password; None while an activation mail waits
+    # (an account enrolled by the practice, portal/enrolment). No column default:
+    # SQLAlchemy would fill it in for an explicit None.
+    activated_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     @property

@@ -111,6 +111,8 @@ def reset_password(token: str, new_password: str, now: datetime | None = None) -
 def set_password(user: User, new_password: str, now: datetime) -> None:
     """Store a new password, retire open reset links, and tell the owner by mail."""
     user.password_hash = hash_password(new_password)
+    if user.activated_at is None:  # a reset before the activation link: the owner chose one
+        user.activated_at = now
     tokens.retire(user.id, TokenPurpose.PASSWORD_RESET, now)
     outbox.queue(
         "password_changed",

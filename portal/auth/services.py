@@ -274,6 +274,7 @@ def create_user(email: str, password: str, name: str, kind, **fields) -> User:
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
         raise ValueError(f"an account with the email {email} already exists")
     passwords.check(password, email)
+    fields.setdefault("activated_at", utcnow())  # its password is chosen: nothing to activate
     user = User(email=email, password_hash=hash_password(password), name=name, kind=kind, **fields)
     db.session.add(user)
     db.session.flush()

@@ -24,6 +24,7 @@ from portal.extensions import db
 class TokenPurpose(enum.StrEnum):
     PASSWORD_RESET = "password_reset"  # noqa: S105  (a purpose, not a secret)
     EMAIL_CHANGE = "email_change"
+    ACTIVATION = "activation"  # a new account's first password (portal/enrolment)
 
 
 class AccountToken(db.Model):

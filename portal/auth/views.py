@@ -35,6 +35,8 @@ def home_url() -> str:
     """Where a signed-in user starts: their own home, or the clinic panel."""
     if current_user.kind is UserKind.CLINICIAN:
         return url_for("clinic.panel")
+    if current_user.kind is UserKind.ADMIN:
+        return url_for("admin.accounts")
     if current_user.kind is UserKind.PATIENT:
         patient_id = own_patient_id(current_user)
         if patient_id is not None:

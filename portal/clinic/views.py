@@ -38,7 +38,11 @@ def inbox():
 
 
 # Other features add clinic tabs (endpoint, label) here.
-CLINIC_TABS: list[tuple[str, str]] = [("clinic.panel", "My patients"), ("clinic.inbox", "Inbox")]
+CLINIC_TABS: list[tuple[str, str]] = [
+    ("clinic.panel", "My patients"),
+    ("clinic.inbox", "Inbox"),
+    ("enrolment.new_patient", "Enrol a patient"),
+]
 
 
 def row_flags(row: services.PanelRow, awaiting: set[int]) -> list[tuple[str, str]]:

@@ -1,0 +1,1 @@
+"""The administration area: accounts, never health records."""

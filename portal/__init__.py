@@ -10,6 +10,7 @@ import click
 from flask import Flask
 
 from portal import config as settings
+from portal import request_checks
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,6 +25,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.config.from_mapping(settings.load(Path(app.instance_path), config))
     logging.basicConfig(level=app.config["LOG_LEVEL"])
+    request_checks.install(app)  # before any route: it swaps in the URL id converter
     register_extensions(app)
     register_blueprints(app)
     from portal import pagecache, web

@@ -11,6 +11,7 @@ Tests' own loggers are not scanned: a test may well log its fixture data.
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 
@@ -38,11 +39,19 @@ class ScanHandler(logging.Handler):
 HANDLER: ScanHandler | None = None
 
 
+def pytest_configure(config) -> None:
+    # The root logger stays at WARNING in tests, so test helpers' INFO chatter (the
+    # SMTP server's) stays out of caplog; the app's own loggers are set below and
+    # scanned at DEBUG whatever the root's level.
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+
 def pytest_sessionstart(session) -> None:
     global HANDLER
     HANDLER = ScanHandler()
     logging.getLogger().addHandler(HANDLER)
     logging.getLogger("portal").setLevel(logging.DEBUG)
+    logging.getLogger("werkzeug").setLevel(logging.INFO)  # its access log
 
 
 def health_information() -> set[str]:

@@ -1,5 +1,4 @@
 import logging
-from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
@@ -8,10 +7,9 @@ from flask import current_app
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-# Keep the app's own loggers alive when migrations run inside it (tests, make run).
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# Migrations always run inside the app (Flask-Migrate), whose logging is set up
+# by portal/logs.py: alembic.ini's logging sections would replace it (format,
+# handlers) for the rest of the process, so they are not applied here.
 logger = logging.getLogger("alembic.env")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ import click
 from flask import Flask
 
 from portal import config as settings
+from portal import logs, request_checks
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,7 +23,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
     )
     app.config.from_mapping(settings.load(Path(app.instance_path), config))
-    logging.basicConfig(level=app.config["LOG_LEVEL"])
+    logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
+    request_checks.install(app)  # before any route: it swaps in the URL id converter
     register_extensions(app)
     register_blueprints(app)
     from portal import pagecache, web

@@ -184,6 +184,11 @@ def load(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[s
         "PUSH_BACKOFF_SECONDS": _int("PUSH_BACKOFF_SECONDS", 30),
         "VAPID_KEY_FILE": os.environ.get("VAPID_KEY_FILE", ""),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        # text: one line per event for people; json: one object per line for a collector.
+        "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text").strip().lower() or "text",
+        # The largest request body (bytes): the biggest form or JSON body is a few
+        # kilobytes, so 1 MiB refuses nothing real; anything larger answers 413.
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 1024 * 1024),
         # Register Flask-Migrate outside the `flask` command line too (tests that migrate).
         "MIGRATIONS": False,
         # Rendered page parts each worker keeps (portal/pagecache.py).

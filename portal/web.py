@@ -37,7 +37,7 @@ MESSAGES = {
     403: "You do not have permission to do that.",
     404: "We could not find that page.",
     405: "That action is not possible here.",
-    413: "That is too large to send.",
+    413: "That is too much to send at once. Shorten what you wrote and try again.",
     429: "Too many requests. Wait a moment and try again.",
     500: "Something went wrong on our side. Nothing you entered was saved. Try again in a minute.",
 }

@@ -24,6 +24,9 @@ from portal.auth.models import User
 from portal.extensions import db as _db
 from portal.patients import Patient
 
+# The whole run's app logs are scanned for health information (tests/logscan.py).
+pytest_plugins = ["tests.logscan"]
+
 DEMO_PASSWORD = "demo-password-2026"
 _TMP = tempfile.mkdtemp(prefix="carecircle-tests-")
 

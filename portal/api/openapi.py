@@ -5,7 +5,7 @@ model, its success answers and the errors only it gives. Everything else is
 read off the app: paths and path parameters from the URL rules, the schemas
 from the same models that check request bodies, and the errors every route of
 a kind can give (401 when signed out, 400 for a missing CSRF token, 403/404 for
-a patient's routes, 400/415/422 for a body). A route with no `@operation`
+a patient's routes, 400/413/415/422 for a body). A route with no `@operation`
 makes building the description fail, so none goes undescribed.
 """
 
@@ -26,11 +26,13 @@ from portal.api.blueprint import ID_MAX, ResponseBody, bp
 REF = "#/components/schemas/{model}"
 SAFE = {"GET", "HEAD", "OPTIONS"}
 WHY = {
-    400: "Malformed request, or the CSRF token is missing or stale",
+    400: "Malformed request (control characters, JSON nested too deeply, ...), "
+    "or the CSRF token is missing or stale",
     401: "Not signed in",
     403: "Not allowed for this relation",
     404: "No such patient or object (or no relation to it)",
     409: "Conflict",
+    413: "The body is larger than the server takes (MAX_CONTENT_LENGTH)",
     415: "The body is not JSON",
     422: "Invalid fields: `fields` names each with a message",
 }
@@ -109,7 +111,7 @@ def _answers(op: Operation, method: str, view: Any, has_params: bool) -> dict[st
     if not op.public:
         errors.add(401)
     if method not in SAFE:
-        errors.add(400)  # CSRF
+        errors |= {400, 413}  # CSRF, unusable input; a body over the limit
     if op.body is not None:
         errors |= {400, 415, 422}
     if has_params:

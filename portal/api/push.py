@@ -34,7 +34,8 @@ class PushSubscriptionJSON(RequestBody):
     endpoint: Annotated[
         str, Field(description="A URL on a push service in PUSH_SERVICE_HOSTS (at most 1000).")
     ]
-    expirationTime: float | None = None  # the browser's name
+    # The browser's name: milliseconds since 1970, a JavaScript number (so at most 2**53).
+    expirationTime: Annotated[float | None, Field(ge=0, le=2**53)] = None
     keys: PushKeys
 
 

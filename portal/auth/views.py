@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from portal.access import own_patient_id
@@ -20,9 +20,11 @@ RESET_TOKEN_KEY = "reset"  # noqa: S105  (a session key name, not a secret)
 
 
 def _safe_next(target: str | None) -> str | None:
-    """Only same-site paths: never an open redirect."""
+    """Only same-site paths: never an open redirect; a line break in one is refused (400)."""
     if not target:
         return None
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
+        abort(400)  # a line break would split the Location header: a header injection try
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None

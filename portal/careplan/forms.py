@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, DecimalField, StringField, TextAreaField
+from wtforms import BooleanField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from portal.auth.models import DISCIPLINE_LABELS, Discipline
@@ -17,7 +17,7 @@ from portal.careplan.models import (
     ItemStatus,
     Sensitivity,
 )
-from portal.forms import Select
+from portal.forms import Date, Number, Select
 from portal.goals.measures import MEASURES
 from portal.goals.models import (
     GOAL_CATEGORY_LABELS,
@@ -84,7 +84,7 @@ class ActivityForm(PlanItemForm):
         choices=[(s.value, s.label) for s in ActivityStatus if s is not ActivityStatus.RETIRED],
         default=ActivityStatus.PLANNED.value,
     )
-    due_on = DateField("Due by (optional)", validators=[Optional()])
+    due_on = Date("Due by (optional)", validators=[Optional()])
 
     def set_team(self, team) -> None:
         """Offer the patient, a caregiver, or a member of the care team."""
@@ -122,14 +122,13 @@ class GoalForm(PlanItemForm):
     measure = Select(
         "How progress is measured", choices=[(k, m.label) for k, m in MEASURES.items()]
     )
-    target_value = DecimalField(
+    target_value = Number(
         "Target (optional)",
-        places=None,
         validators=[Optional(), NumberRange(min=0, message="Enter a target of 0 or more")],
         render_kw={"inputmode": "decimal"},
     )
     frequency = Select("How often", choices=[(f.value, f.value.capitalize()) for f in Frequency])
-    due_on = DateField("By when (optional)", validators=[Optional()])
+    due_on = Date("By when (optional)", validators=[Optional()])
     status = Select(
         "Status",
         choices=[(s.value, s.label) for s in GoalStatus if s is not GoalStatus.CANCELLED],

@@ -59,6 +59,10 @@ def _decimal(raw: Any) -> Decimal | None:
     if not isinstance(raw, str):
         return None
     text = raw.strip().replace(" ", "")
+    if not text.isascii():
+        # Decimal() reads any script's digits ("٣٠", full-width ones); some look like
+        # other digits (the Bengali four looks like an 8): a health value takes 0-9 only.
+        return None
     if text.count(",") == 1 and "." not in text:
         text = text.replace(",", ".")  # 7,5 as many people write it
     try:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField
-from wtforms.fields import TimeField
 from wtforms.validators import Optional
 
 from portal.auth.models import User, UserKind
+from portal.forms import Time
 from portal.notifications import kinds
 from portal.notifications.models import NotificationPreference
 
@@ -16,8 +16,8 @@ TIME_HINT = "Enter a time like 21:30"
 
 class _Base(FlaskForm):
     # type="time": the phone offers its own time picker.
-    quiet_start = TimeField("From", validators=[Optional()])
-    quiet_end = TimeField("Until", validators=[Optional()])
+    quiet_start = Time("From", validators=[Optional()])
+    quiet_end = Time("Until", validators=[Optional()])
 
     category_fields: list[tuple[str, kinds.Category]] = []
 
@@ -61,7 +61,7 @@ def settings_form(user: User, pref: NotificationPreference, formdata=None) -> _B
         fields.append((name, category))
     SettingsForm.category_fields = fields
     if user.kind is UserKind.PATIENT:
-        SettingsForm.reminder_time = TimeField(  # type: ignore[attr-defined]
+        SettingsForm.reminder_time = Time(  # type: ignore[attr-defined]
             "Daily reminder time",
             validators=[Optional()],
             description="Leave it empty for no daily reminder.",

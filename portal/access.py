@@ -233,6 +233,7 @@ def patient_view(
         def wrapper(patient_id: int, **kwargs: Any) -> Any:
             if not current_user.is_authenticated:
                 return login_manager.unauthorized()
+            g.patient_id = patient_id  # a refusal is audited naming it (portal/web.py)
             access = resolve(current_user._get_current_object(), patient_id)
             if access is None:
                 abort(404)

@@ -17,6 +17,7 @@ class UserKind(enum.StrEnum):
     PATIENT = "patient"
     CLINICIAN = "clinician"
     CAREGIVER = "caregiver"
+    ADMIN = "admin"
 
 
 class Discipline(enum.StrEnum):

@@ -75,6 +75,7 @@ def register_migrations(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from portal import api, health
+    from portal.audit import views as audit_views
     from portal.auth import account_views
     from portal.auth import views as auth_views
     from portal.careplan import views as careplan_views
@@ -93,6 +94,7 @@ def register_blueprints(app: Flask) -> None:
         api.bp,
         notification_views.bp,
         pwa_views.bp,
+        audit_views.bp,
     ):
         app.register_blueprint(blueprint)
 

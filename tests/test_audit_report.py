@@ -109,5 +109,5 @@ def test_the_csv_streams_in_batches_of_a_fixed_size(demo, app, admin, count_quer
         assert response.is_streamed
         rows = _csv(response)
     assert len(rows) == 1 + total + 1  # the header, every row, and the export's own row
-    reads = [s for s in counter.statements if "WHERE audit_events.id >" in s]
+    reads = [s for s in counter.statements if "audit_events.id >" in s]
     assert len(reads) == math.ceil((total + 1) / size) + 1  # and the empty batch that ends it

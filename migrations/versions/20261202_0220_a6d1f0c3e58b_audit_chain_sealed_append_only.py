@@ -58,7 +58,6 @@ def upgrade():
         batch_op.add_column(sa.Column('client_addr', sa.String(length=45), nullable=True))
         batch_op.add_column(sa.Column('path', sa.String(length=300), nullable=True))
         batch_op.add_column(sa.Column('mac', sa.String(length=64), nullable=True))
-        batch_op.create_index('ix_audit_events_at', ['at'], unique=False)
     _seal_existing(op.get_bind())
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.alter_column('mac', existing_type=sa.String(length=64), nullable=False)
@@ -68,7 +67,6 @@ def upgrade():
 def downgrade():
     append_only.drop(op.get_bind())
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
-        batch_op.drop_index('ix_audit_events_at')
         batch_op.drop_column('mac')
         batch_op.drop_column('path')
         batch_op.drop_column('client_addr')

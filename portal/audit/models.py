@@ -61,6 +61,5 @@ class AuditEventPatient(db.Model):
 
 Index("ix_audit_events_patient_at", AuditEvent.patient_id, AuditEvent.at)
 Index("ix_audit_events_actor_at", AuditEvent.actor_id, AuditEvent.at)
-Index("ix_audit_events_at", AuditEvent.at)  # the report's period filter, all patients
 
 install_append_only(AuditEventPatient.__table__)  # created after audit_events (its FK)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, tuple_
 from sqlalchemy.orm import aliased
 
 from portal.audit.models import AuditEvent
@@ -56,17 +56,9 @@ class Filters:
         return {"patient_id": self.patient_id, "object_id": self.user_id}
 
 
-def _query(filters: Filters) -> Select:
-    query = (
-        select(
-            AuditEvent,
-            _ACTOR.name.label("actor_name"),
-            Patient.given_name,
-            Patient.family_name,
-        )
-        .outerjoin(_ACTOR, _ACTOR.id == AuditEvent.actor_id)
-        .outerjoin(Patient, Patient.id == AuditEvent.patient_id)
-    )
+def _events(filters: Filters) -> Select:
+    """The ids of the rows matching `filters` (order and limit added by the caller)."""
+    query = select(AuditEvent.id)
     if filters.patient_id is not None:
         query = query.where(AuditEvent.patient_id == filters.patient_id)
     if filters.user_id is not None:
@@ -80,6 +72,17 @@ def _query(filters: Filters) -> Select:
     return query
 
 
+def _with_names(ids: Select) -> Select:
+    """The rows of a page of ids, with who acted and whose record: names joined after the limit."""
+    page = ids.subquery("page")
+    return (
+        select(AuditEvent, _ACTOR.name.label("actor_name"), Patient.given_name, Patient.family_name)
+        .join(page, page.c.id == AuditEvent.id)
+        .outerjoin(_ACTOR, _ACTOR.id == AuditEvent.actor_id)
+        .outerjoin(Patient, Patient.id == AuditEvent.patient_id)
+    )
+
+
 @dataclass(frozen=True)
 class ReportRow:
     event: AuditEvent
@@ -88,11 +91,17 @@ class ReportRow:
 
 
 def report_page(filters: Filters, before: int | None = None) -> tuple[list[ReportRow], int | None]:
-    """Newest first, PER_PAGE rows before id `before`; and the id to continue from."""
-    query = _query(filters).order_by(AuditEvent.id.desc()).limit(PER_PAGE + 1)
+    """Newest first, PER_PAGE rows after row `before`; and the row to continue from.
+
+    Ordered by time, then id: the (patient, at) and (actor, at) indexes give a
+    page in order without reading everyone else's rows.
+    """
+    newest = (AuditEvent.at.desc(), AuditEvent.id.desc())
+    ids = _events(filters).order_by(*newest).limit(PER_PAGE + 1)
     if before is not None:
-        query = query.where(AuditEvent.id < before)
-    rows = [_row(r) for r in db.session.execute(query)]
+        at = select(AuditEvent.at).where(AuditEvent.id == before).scalar_subquery()
+        ids = ids.where(tuple_(AuditEvent.at, AuditEvent.id) < tuple_(at, before))
+    rows = [_row(r) for r in db.session.execute(_with_names(ids).order_by(*newest))]
     more = rows[PER_PAGE - 1].event.id if len(rows) > PER_PAGE else None
     return rows[:PER_PAGE], more
 
@@ -107,7 +116,8 @@ def batches(filters: Filters, size: int | None = None) -> Iterator[list[ReportRo
     size = size or BATCH
     after = 0
     while True:
-        query = _query(filters).where(AuditEvent.id > after).order_by(AuditEvent.id).limit(size)
+        ids = _events(filters).where(AuditEvent.id > after).order_by(AuditEvent.id).limit(size)
+        query = _with_names(ids).order_by(AuditEvent.id)
         rows = [_row(r) for r in db.session.execute(query)]
         db.session.expunge_all()  # nothing of a batch stays in the identity map
         if not rows:

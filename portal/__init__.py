@@ -77,6 +77,7 @@ def register_migrations(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from portal import api, health
     from portal.admin import views as admin_views
+    from portal.audit import views as audit_views
     from portal.auth import account_views, profile_views
     from portal.auth import views as auth_views
     from portal.careplan import views as careplan_views
@@ -103,6 +104,7 @@ def register_blueprints(app: Flask) -> None:
         pwa_views.bp,
         admin_views.bp,
         enrolment_views.bp,
+        audit_views.bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -80,6 +80,11 @@ CARE_TEAM_SCOPES = frozenset(
 )
 
 
+# Only the team's lead clinician adds or removes members (administrators, from
+# their own pages); every member reads and edits the plan.
+MEMBER_SCOPES = CARE_TEAM_SCOPES - {Scope.TEAM_MANAGE}
+
+
 class AccessDenied(Exception):
     """The actor relates to the patient but lacks the scope for this operation."""
 
@@ -176,6 +181,7 @@ _RELATION = (
         Patient.family_name,
         Patient.user_id,
         CareTeamMember.role,
+        CareTeamMember.is_lead,
         _PATIENT_USER.timezone,
     )
     .outerjoin(
@@ -197,7 +203,8 @@ def resolve(user: User, patient_id: int) -> Access | None:
     if row.user_id == user.id:
         relation, scopes = Relation.SELF, SELF_SCOPES
     elif row.role is not None and may_act_as_care_team(user):
-        relation, scopes = Relation.CARE_TEAM, CARE_TEAM_SCOPES
+        relation = Relation.CARE_TEAM
+        scopes = CARE_TEAM_SCOPES if row.is_lead else MEMBER_SCOPES
     else:
         return None
     return Access(
@@ -233,12 +240,13 @@ def patient_view(
         def wrapper(patient_id: int, **kwargs: Any) -> Any:
             if not current_user.is_authenticated:
                 return login_manager.unauthorized()
+            g.patient_id = patient_id  # a refusal is audited naming it (portal/web.py)
             access = resolve(current_user._get_current_object(), patient_id)
             if access is None:
                 abort(404)
+            g.access = access
             if scope and not access.can(scope):
                 raise AccessDenied(scope)
-            g.access = access
             return view(access, **kwargs)
 
         wrapper.required_scope = scope  # type: ignore[attr-defined]

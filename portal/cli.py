@@ -7,6 +7,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import case, func, select
 
+from portal.audit.cli import audit
 from portal.auth.models import Discipline, User, UserKind
 from portal.auth.services import create_user
 from portal.extensions import db
@@ -20,6 +21,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(seed_demo)
     app.cli.add_command(notify)
     app.cli.add_command(mail)
+    app.cli.add_command(audit)
 
 
 users = AppGroup("users", help="Manage accounts.")

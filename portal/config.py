@@ -9,6 +9,7 @@ portal at (`PUBLIC_URL`), since sign-in help arrives by mail.
 
 from __future__ import annotations
 
+import hmac
 import os
 import secrets
 from datetime import timedelta
@@ -54,6 +55,12 @@ def _dev_secret_key(instance_path: Path) -> str:
     key_file.write_text(key)
     key_file.chmod(0o600)
     return key
+
+
+def _dev_audit_key(secret_key: str) -> str:
+    """Development and tests only: an audit key derived from SECRET_KEY, marked as such."""
+    derived = hmac.new(secret_key.encode(), b"carecircle development audit key", "sha256")
+    return "dev-derived-" + derived.hexdigest()
 
 
 def _database_url(env: str, instance_path: Path) -> str:
@@ -112,6 +119,11 @@ def _check_production(cfg: dict[str, Any]) -> None:
             f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes in production; "
             "make one with: python -c 'import secrets; print(secrets.token_hex(32))'"
         )
+    if len(str(cfg["AUDIT_KEY"]).encode()) < MIN_SECRET_KEY_BYTES:
+        raise ConfigError(
+            f"AUDIT_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes in production: it seals "
+            "the audit trail; make one as for SECRET_KEY and keep it apart from the database"
+        )
     if not cfg["MAIL_SERVER"]:
         raise ConfigError("production needs MAIL_SERVER: password resets are sent by mail")
     url = urlsplit(cfg["PUBLIC_URL"])
@@ -140,6 +152,8 @@ def load(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[s
         "PORTAL_ENV": env,
         "TESTING": env == "test",
         "SECRET_KEY": secret,
+        # Seals the audit trail (portal/audit/chain.py); production requires its own.
+        "AUDIT_KEY": os.environ.get("AUDIT_KEY", "").strip(),
         "SQLALCHEMY_DATABASE_URI": _database_url(env, instance_path),
         # hide_parameters: database errors (and so logged tracebacks) never carry
         # the statement's values, which may be a patient's notes or goals.
@@ -201,6 +215,8 @@ def load(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[s
             "TEST_PASSWORD_HASH_METHOD", "pbkdf2:sha256:1000"
         )
     cfg.update(overrides)
+    if not cfg.get("AUDIT_KEY") and not production:
+        cfg["AUDIT_KEY"] = _dev_audit_key(str(cfg["SECRET_KEY"]))
     cfg["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=cfg["SESSION_ABSOLUTE_HOURS"])
     if (
         production

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request, url_for
+from flask import Flask, g, jsonify, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from portal import audit
 from portal.access import AccessDenied, Scope, wants_json
 from portal.extensions import db
 from portal.when import ago, format_date, format_when
@@ -55,6 +56,8 @@ def register_request_hooks(app: Flask) -> None:
             db.session.commit()
         else:
             db.session.rollback()
+            _refused(response.status_code)
+            audit.write_kept()  # a refused attempt survives the rollback
         _security_headers(response)
         return response
 
@@ -62,6 +65,12 @@ def register_request_hooks(app: Flask) -> None:
     def rollback_on_error(exc):
         if exc is not None:
             db.session.rollback()
+
+
+def _refused(status: int) -> None:
+    """A patient's page answered 403 or 404 to a signed-in user: audit the attempt."""
+    if status in (403, 404) and g.get("patient_id") is not None:
+        audit.refused_attempt(g.patient_id, g.get("access"), status)
 
 
 # Sent on every response (a view may set its own value for any of them).

@@ -184,3 +184,11 @@ def _api_answers_match_the_description(app: Flask, monkeypatch) -> Iterator[None
 
     with checking_every_client(app, monkeypatch):
         yield
+
+
+def chain_statements(app: Flask) -> int:
+    """Statements sealing the audit trail adds to a request that writes audit rows."""
+    from portal.audit.chain import EXTRA_STATEMENTS
+
+    with app.app_context():
+        return EXTRA_STATEMENTS[_db.engine.dialect.name]

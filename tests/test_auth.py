@@ -206,6 +206,7 @@ def test_production_cookies_are_secure(monkeypatch, tmp_path):
     from portal import config
 
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("AUDIT_KEY", "a" * 40)
     monkeypatch.setenv("DATABASE_URL", "postgresql://u@localhost/db")
     monkeypatch.setenv("MAIL_SERVER", "smtp.example.org")
     monkeypatch.setenv("PUBLIC_URL", "https://portal.example.org")

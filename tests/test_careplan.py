@@ -277,13 +277,20 @@ def test_audit_rolls_back_with_a_failed_change(demo, app, monkeypatch):
     assert _count(app, AuditEvent) == audits
 
 
-def test_denied_requests_leave_nothing_behind(demo, app):
+def test_denied_requests_leave_nothing_behind_but_their_refusal(demo, app):
     blake = demo.login("blake@example.com")
     concern = _first_id(app, Concern, demo.alex)
-    before = _count(app, AuditEvent)
+    before = _count(app, AuditEvent)  # the chain numbers rows 1, 2, 3 ...
     assert blake.get(f"/p/{demo.alex}/plan").status_code == 404
     assert blake.submit(f"/p/{demo.alex}/plan/concern/{concern}/retire").status_code == 404
-    assert _count(app, AuditEvent) == before
+    with app.app_context():
+        new = db.session.scalars(select(AuditEvent).where(AuditEvent.id > before)).all()
+        status = db.session.get(Concern, concern).status
+    assert [(e.action, e.path) for e in new] == [
+        ("refused", f"GET /p/{demo.alex}/plan"),
+        ("refused", f"POST /p/{demo.alex}/plan/concern/{concern}/retire"),
+    ]
+    assert status.value == "active"  # the refused change left nothing behind
 
 
 def test_panel_search_and_sort(demo):

@@ -19,8 +19,11 @@ import pytest
 from sqlalchemy import String, case, cast, event, insert, literal, select, text
 
 from portal.access import resolve
+from portal.audit import chain
+from portal.audit.history import access_history, people_in_history
 from portal.audit.log import patient_access_log
 from portal.audit.models import AuditEvent, AuditEventPatient
+from portal.audit.report import Filters, report_page
 from portal.auth.models import Discipline, User, UserKind
 from portal.careplan.models import CareTeamMember
 from portal.clinic.inbox import awaiting_patients, inbox_rows
@@ -109,7 +112,13 @@ def _seed() -> None:
             "awaiting_reply_since": lambda n: case((n % 3 == 0, waiting), else_=None),
         },
     )
-    event = {"at": now, "relation": "care_team", "action": "read", "object_type": "goal"}
+    event = {
+        "at": now,
+        "relation": "care_team",
+        "action": "read",
+        "object_type": "goal",
+        "mac": "-",  # not sealed: these tests read plans, not the chain
+    }
     _fill(
         AuditEvent,
         DIRECT_EVENTS,
@@ -285,3 +294,50 @@ def test_a_patients_access_log_reads_their_events_only(app, clinic):
         )
         if db.engine.dialect.name == "postgresql":
             assert _rows_read(plan, "audit_events") <= 20, plan
+
+
+@pytest.mark.parametrize("one_person", [False, True], ids=["everyone", "one person"])
+def test_who_has_seen_my_information_reads_the_patients_events_only(app, clinic, one_person):
+    actor = clinic["clinician_id"] if one_person else None
+    with app.app_context():
+        statement, parameters = _statement_of(
+            lambda: access_history(clinic["patient_id"], actor_id=actor), "audit_event_patients"
+        )
+        plan = _assert_indexed(
+            statement, parameters, {"ix_audit_events_patient_at", "pk_audit_event_patients"}
+        )
+        if db.engine.dialect.name == "postgresql":
+            assert _rows_read(plan, "audit_events") <= 20, plan
+        statement, parameters = _statement_of(
+            lambda: people_in_history(clinic["patient_id"], actor), "audit_event_patients"
+        )
+        _assert_indexed(statement, parameters, {"ix_audit_events_patient_at"})
+
+
+@pytest.mark.parametrize("by", ["patient", "user"])
+def test_the_audit_report_reads_through_an_index(app, clinic, by):
+    filters = (
+        Filters(patient_id=clinic["patient_id"])
+        if by == "patient"
+        else Filters(user_id=clinic["clinician_id"])
+    )
+    index = "ix_audit_events_patient_at" if by == "patient" else "ix_audit_events_actor_at"
+    with app.app_context():
+        statement, parameters = _statement_of(lambda: report_page(filters), "audit_events")
+        _assert_indexed(statement, parameters, {index})
+
+
+def test_sealing_reads_only_the_last_row(app, clinic):
+    """The chain's one read per audited request: the newest row, by primary key."""
+    with app.app_context():
+        connection = db.session.connection()
+        statement, parameters = _statement_of(
+            lambda: chain.lock_and_read_head(connection), "audit_events"
+        )
+        if db.engine.dialect.name == "sqlite":
+            # The rowid backwards, stopping at the first row: no sort, no temporary tree.
+            assert _sqlite_plan(statement, parameters) == ["SCAN audit_events"]
+        else:
+            nodes = _postgres_nodes(statement, parameters)
+            assert _rows_read(nodes, "audit_events") == 1, nodes
+        db.session.rollback()

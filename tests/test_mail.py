@@ -228,6 +228,7 @@ def test_housekeeping_keeps_pending_mail_and_drops_what_is_done(app, demo, smtp)
 def production_env(monkeypatch):
     for name, value in {
         "SECRET_KEY": "k" * 32,
+        "AUDIT_KEY": "a" * 32,
         "DATABASE_URL": "postgresql://u@localhost/db",
         "MAIL_SERVER": "smtp.example.org",
         "PUBLIC_URL": "https://portal.example.org/",

@@ -2,28 +2,42 @@
 
 `record()` queues the row on the session; it is inserted just before the
 session commits, in that same transaction, and discarded if it rolls back.
-Writing at commit time keeps the database's write lock short (on SQLite a
-read-only page would otherwise hold it from its first audit row to the end of
-rendering), and a change and its audit row still stand or fall together.
+Writing at commit time keeps the chain's lock (portal/audit/chain.py) and the
+database's write lock short, and a change and its audit row still stand or
+fall together.
+
+Some rows must outlive a rolled-back request: a refused attempt (403/404), a
+throttled sign-in. `record_event(..., keep=True)` holds them for the request;
+`web.finish` writes them in a short transaction of their own after the
+rollback (`write_kept`), still chained.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, insert
+from flask import g, has_request_context, request
+from flask_login import current_user
+from sqlalchemy import bindparam, event, insert, select
 from sqlalchemy.orm import Session
 
-from portal.access import Access, Relation
+from portal.audit import chain
 from portal.audit.models import AuditEvent, AuditEventPatient
 from portal.db import utcnow
 from portal.extensions import db
+from portal.patients import Patient
+
+if TYPE_CHECKING:  # the policy imports accounts, whose services audit: no import circle
+    from portal.access import Access
+
+CARE_TEAM, NONE = "care_team", "none"  # access.Relation's values
 
 _PENDING = "audit_pending"
-_PENDING_LISTS = "audit_pending_lists"
 _INSERT = insert(AuditEvent.__table__)
 _INSERT_PATIENTS = insert(AuditEventPatient.__table__)
+_EXISTS = select(Patient.id).where(Patient.id == bindparam("pid"))
+_KEPT = "audit_kept"  # on flask.g: rows that survive the request's rollback
 
 
 def record(access: Access, action: str, object_type: str, object_id: int | None = None) -> None:
@@ -45,14 +59,14 @@ def record(access: Access, action: str, object_type: str, object_id: int | None 
 def record_rows(rows: list[dict[str, Any]]) -> None:
     """Queue several audit rows, each about one patient."""
     now = utcnow()
-    _queue(_PENDING).extend({"at": now, **row} for row in rows)
+    _queue().extend(({"at": now, **row}, ()) for row in rows)
 
 
 def record_list(
     actor_id: int,
     object_type: str,
     patient_ids: Iterable[int],
-    relation: Relation = Relation.CARE_TEAM,
+    relation: str = CARE_TEAM,
 ) -> None:
     """Queue ONE audit event for a list view (panel, inbox, search) naming every patient shown.
 
@@ -62,44 +76,138 @@ def record_list(
     row = {
         "at": utcnow(),
         "actor_id": actor_id,
-        "relation": relation.value,
+        "relation": str(relation),
         "patient_id": None,
         "action": "list",
         "object_type": object_type,
         "object_id": None,
         "patient_ids": ",".join(map(str, ids)),
     }
-    _queue(_PENDING_LISTS).append((row, ids))
+    _queue().append((row, ids))
 
 
-def _queue(key: str) -> list:
-    """The session's queue `key`, tied to a begun transaction so its rollback drops it."""
+def record_event(
+    actor_id: int | None,
+    action: str,
+    object_type: str,
+    object_id: int | None = None,
+    patient_id: int | None = None,
+    *,
+    relation: str = NONE,
+    session_id: int | None = None,
+    path: str | None = None,
+    keep: bool = False,
+) -> None:
+    """Record an account or security event (sign-in, MFA change, account disabled, grant ...).
+
+    Queued like `record`; `keep=True` writes it even when the request rolls
+    back (a refused or throttled attempt). `session_id` names the session when
+    the request's own is not the one (a sign-in names the session it starts).
+    """
+    row = {
+        "at": utcnow(),
+        "actor_id": actor_id,
+        "relation": str(relation),
+        "patient_id": patient_id,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+    }
+    if session_id is not None:
+        row["session_id"] = session_id
+    if path is not None:
+        row["path"] = path[:300]
+    if keep and has_request_context():
+        g.setdefault(_KEPT, []).append(row)
+    else:
+        _queue().append((row, ()))
+
+
+def record_refused(
+    actor_id: int, patient_id: int | None, status: int, relation: str = NONE
+) -> None:
+    """A refused attempt on a patient's information: who, which path, when, whose (if any)."""
+    path = f"{request.method} {request.path}"  # never the query string: it may hold a name
+    record_event(
+        actor_id,
+        "refused",
+        f"http_{status}",
+        None,
+        patient_id,
+        relation=relation,
+        path=path,
+        keep=True,
+    )
+
+
+def write_kept() -> None:
+    """After a rollback: write the rows that must survive it, in a transaction of their own."""
+    kept = g.pop(_KEPT, None)
+    if kept:
+        _queue().extend((row, ()) for row in kept)
+        db.session.commit()
+
+
+def _queue() -> list:
+    """The session's queue, tied to a begun transaction so its rollback drops it."""
     session = db.session()
     if not session.in_transaction():
         session.begin()  # else a rollback before any query is a no-op: the rows would outlive it
-    return session.info.setdefault(key, [])
+    return session.info.setdefault(_PENDING, [])
 
 
-@event.listens_for(Session, "before_commit")
+def _request_context() -> dict[str, Any]:
+    """The session id and client address of the request writing the rows."""
+    if not has_request_context():
+        return {"session_id": None, "client_addr": None}
+    user = current_user._get_current_object()
+    return {
+        "session_id": getattr(user, "session_id", None),
+        "client_addr": (request.remote_addr or "")[:45] or None,
+    }
+
+
+# First of the commit hooks: the chain's lock and read come before any other late write.
+@event.listens_for(Session, "before_commit", insert=True)
 def _write_pending(session: Session) -> None:
-    rows = session.info.pop(_PENDING, None)
-    lists = session.info.pop(_PENDING_LISTS, None)
-    if rows:
-        # One row (the usual page view) as a plain INSERT, not executemany.
-        session.connection().execute(_INSERT, rows[0] if len(rows) == 1 else rows)
-    for row, ids in lists or ():
-        connection = session.connection()
-        event_id = connection.execute(_INSERT, row).inserted_primary_key[0]
-        if ids:
-            connection.execute(
-                _INSERT_PATIENTS, [{"event_id": event_id, "patient_id": i} for i in ids]
-            )
+    kept = g.pop(_KEPT, None) if has_request_context() else None
+    if kept:  # the request commits after all: its kept rows go with it
+        session.info.setdefault(_PENDING, []).extend((row, ()) for row in kept)
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    session.flush()  # the ORM's own writes first: the chain's lock is the last one taken
+    context = _request_context()
+    rows = [{**context, **row} for row, _ in pending]
+    connection = session.connection()
+    chain.chain(rows, chain.lock_and_read_head(connection))
+    # One row (the usual page view) as a plain INSERT, not executemany.
+    connection.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
+    listed = [
+        {"event_id": row["id"], "patient_id": i}
+        for row, (_, ids) in zip(rows, pending, strict=True)
+        for i in ids
+    ]
+    if listed:
+        connection.execute(_INSERT_PATIENTS, listed)
 
 
 def _drop(session: Session, *_args: Any) -> None:
     session.info.pop(_PENDING, None)
-    session.info.pop(_PENDING_LISTS, None)
 
 
 event.listen(Session, "after_rollback", _drop)
 event.listen(Session, "after_soft_rollback", _drop)
+
+
+def refused_attempt(patient_id: int, access: Access | None, status: int) -> None:
+    """Audit a refused attempt on patient `patient_id`'s pages by the signed-in user.
+
+    The patient is named only when the record exists (a probe of made-up ids
+    names none); the relation is the one the user had, if any.
+    """
+    if not current_user.is_authenticated:
+        return
+    exists = access is not None or db.session.scalar(_EXISTS, {"pid": patient_id}) is not None
+    relation = access.relation.value if access is not None else NONE
+    record_refused(current_user.id, patient_id if exists else None, status, relation)

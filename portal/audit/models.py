@@ -1,4 +1,4 @@
-"""The audit trail: one append-only row per access, naming whose information it touched."""
+"""The audit trail: one append-only, sealed row per access, naming whose information it touched."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from portal.audit.append_only import install as install_append_only
 from portal.db import utcnow
 from portal.extensions import db
 
@@ -18,38 +19,47 @@ class AuditEvent(db.Model):
 
     A view of one patient's information names them in `patient_id`. A list
     view (panel, inbox, search) is ONE event naming every patient it showed in
-    `patient_ids` (sorted, comma-separated: part of the row, so a chain over
-    rows covers the list) and, for each patient's access log, in
-    `AuditEventPatient`.
+    `patient_ids` (sorted, comma-separated: part of the row, so the seal covers
+    the list) and, for each patient's access log, in `AuditEventPatient`.
+
+    Rows are never updated or deleted: `mac` seals each row and the one before
+    it (portal/audit/chain.py). So `actor_id` and `patient_id` carry no foreign
+    key: deleting an account or a record must not rewrite (SET NULL) a sealed row.
     """
 
     __tablename__ = "audit_events"
 
-    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    # Given by the chain (the previous row's id + 1), not by a sequence.
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(default=utcnow)
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor_id: Mapped[int | None]
     relation: Mapped[str] = mapped_column(String(20))
-    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id", ondelete="SET NULL"))
+    patient_id: Mapped[int | None]
     action: Mapped[str] = mapped_column(String(40))
     object_type: Mapped[str] = mapped_column(String(30))
     object_id: Mapped[int | None]
     patient_ids: Mapped[str | None] = mapped_column(Text)  # list events only
+    session_id: Mapped[int | None]  # the AuthSession the request came with
+    client_addr: Mapped[str | None] = mapped_column(String(45))  # IPv6 at most
+    path: Mapped[str | None] = mapped_column(String(300))  # refused attempts: method and path
+    mac: Mapped[str] = mapped_column(String(64))  # HMAC-SHA256 over this row and the last mac
 
 
 class AuditEventPatient(db.Model):
-    """A patient shown by a list event: the patient's access log finds the event here."""
+    """A patient shown by a list event: the patient's access log finds the event here.
+
+    No foreign keys either: a cascade would delete index rows the verifier checks.
+    """
 
     __tablename__ = "audit_event_patients"
     __table_args__ = {"sqlite_with_rowid": False}  # the key is the whole row: one b-tree
 
     # Patient first: the only reader asks "which events showed this patient".
-    patient_id: Mapped[int] = mapped_column(
-        ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True
-    )
-    event_id: Mapped[int] = mapped_column(
-        _ID, ForeignKey("audit_events.id", ondelete="CASCADE"), primary_key=True
-    )
+    patient_id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(_ID, ForeignKey("audit_events.id"), primary_key=True)
 
 
 Index("ix_audit_events_patient_at", AuditEvent.patient_id, AuditEvent.at)
 Index("ix_audit_events_actor_at", AuditEvent.actor_id, AuditEvent.at)
+
+install_append_only(AuditEventPatient.__table__)  # created after audit_events (its FK)

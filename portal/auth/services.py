@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from portal import audit
 from portal.auth import passwords
 from portal.auth.models import AuthSession, Discipline, LoginThrottle, User, UserKind
 from portal.db import utcnow
@@ -102,12 +103,20 @@ def authenticate(email: str, password: str) -> User | None:
     key = _throttle_key(email)
     now = utcnow()
     throttle = db.session.get(LoginThrottle, key)
-    _check_throttle(throttle, now)
+    try:
+        _check_throttle(throttle, now)
+    except SignInRefused:
+        # The 429 rolls back; the attempt is kept. No account is named: not even
+        # the trail says whether the address has one.
+        audit.record_event(None, "sign_in_throttled", "account", keep=True)
+        raise
     user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
     stored = user.password_hash if user is not None else _dummy_hash()
     valid = password_matches(stored, password) and user is not None and user.is_active
     if not valid:
         _record_failure(throttle, key, now)
+        user_id = user.id if user is not None else None
+        audit.record_event(user_id, "sign_in_failed", "account", user_id)
         return None
     if throttle is not None:
         db.session.delete(throttle)
@@ -156,10 +165,13 @@ def _token_hash(token: str) -> str:
 def start_session(user: User, user_agent: str | None) -> str:
     """Create a server-side session; returns the token the cookie carries."""
     token = secrets.token_urlsafe(32)
-    db.session.add(
-        AuthSession(
-            token_hash=_token_hash(token), user_id=user.id, user_agent=(user_agent or "")[:200]
-        )
+    auth_session = AuthSession(
+        token_hash=_token_hash(token), user_id=user.id, user_agent=(user_agent or "")[:200]
+    )
+    db.session.add(auth_session)
+    db.session.flush()  # its id names the session in the trail
+    audit.record_event(
+        user.id, "sign_in", "auth_session", auth_session.id, session_id=auth_session.id
     )
     return token
 
@@ -198,6 +210,9 @@ def check_session(token: str, user_id: str) -> SessionCheck:
     lifetime = timedelta(hours=cfg["SESSION_ABSOLUTE_HOURS"])
     if now - last_seen_at > idle or now - created_at > lifetime:
         _touch(session_id, revoked_at=now)
+        audit.record_event(
+            row[3], "session_expired", "auth_session", session_id, session_id=session_id
+        )
         return SessionCheck(None, expired=True)
     if now - last_seen_at > LAST_SEEN_RESOLUTION:
         _seen_at_commit(session_id, now)
@@ -244,11 +259,14 @@ event.listen(Session, "after_soft_rollback", _drop_seen)
 
 def end_session(token: str) -> None:
     """Revoke a session on the server (sign-out)."""
-    db.session.execute(
+    ended = db.session.execute(
         update(AuthSession)
         .where(AuthSession.token_hash == _token_hash(token), AuthSession.revoked_at.is_(None))
         .values(revoked_at=utcnow())
-    )
+        .returning(AuthSession.id, AuthSession.user_id)
+    ).first()
+    if ended is not None:
+        audit.record_event(ended.user_id, "sign_out", "auth_session", ended.id, session_id=ended.id)
 
 
 def end_sessions(user_id: int, *, keep: int | None = None) -> int:
@@ -261,7 +279,10 @@ def end_sessions(user_id: int, *, keep: int | None = None) -> int:
     )
     if keep is not None:
         ended = ended.where(AuthSession.id != keep)
-    return db.session.execute(ended).rowcount
+    ids = db.session.scalars(ended.returning(AuthSession.id)).all()
+    for session_id in ids:
+        audit.record_event(user_id, "session_revoked", "auth_session", session_id)
+    return len(ids)
 
 
 def create_user(email: str, password: str, name: str, kind, **fields) -> User:

@@ -323,6 +323,8 @@ def remove_team_member(access: Access, member_id: int) -> None:
         raise NotFound()
     if len(team) == 1:
         raise PlanError("A care plan needs at least one care-team member.")
+    if entry.is_lead and not any(t.is_lead for t in team if t.member_id != member_id):
+        raise PlanError(f"{entry.name} is the team's only lead clinician. Add another lead first.")
     db.session.execute(
         update(CareTeamMember).where(CareTeamMember.id == member_id).values(ended_at=utcnow())
     )

@@ -1,0 +1,60 @@
+"""The database refuses to change an audit row: UPDATE raises, on both databases.
+
+Deleting is left to the verifier (a deleted row breaks the chain where it
+was): the test suite empties every table between tests, and retention may
+one day remove the oldest rows on purpose. A change, the quiet attack, is
+refused outright here and caught by the seals if the trigger is dropped.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, Table, event, text
+
+TABLES = ("audit_events", "audit_event_patients")
+_MESSAGE = "the audit trail is append-only: its rows are never changed"
+
+_PG_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '{_MESSAGE}';
+END
+$$
+"""
+
+
+def create(conn: Connection) -> None:
+    """Create the triggers refusing UPDATE on the audit tables."""
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        conn.execute(text(_PG_FUNCTION))
+    for table in TABLES:
+        name = f"trg_{table}_append_only"
+        if postgres:
+            statement = (
+                f"CREATE TRIGGER {name} BEFORE UPDATE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION audit_append_only()"
+            )
+        else:
+            statement = (
+                f"CREATE TRIGGER {name} BEFORE UPDATE ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{_MESSAGE}'); END"
+            )
+        conn.execute(text(statement))
+
+
+def drop(conn: Connection) -> None:
+    """Remove what `create` made (a migration's downgrade, a test playing the intruder)."""
+    postgres = conn.dialect.name == "postgresql"
+    for table in TABLES:
+        on = f" ON {table}" if postgres else ""
+        conn.execute(text(f"DROP TRIGGER IF EXISTS trg_{table}_append_only{on}"))
+    if postgres:
+        conn.execute(text("DROP FUNCTION IF EXISTS audit_append_only()"))
+
+
+def install(table: Table) -> None:
+    """Create the triggers whenever `create_all` creates the last audit table (tests, tools)."""
+
+    @event.listens_for(table, "after_create")
+    def _after_create(target: Table, conn: Connection, **_: object) -> None:
+        create(conn)

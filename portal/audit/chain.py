@@ -1,0 +1,177 @@
+"""Sealing the trail: each audit row carries an HMAC over itself and the row before it.
+
+mac(n) = HMAC-SHA256(AUDIT_KEY, mac(n-1) + "\\n" + canonical(row n)), and row n's
+id is row n-1's id + 1. Whoever can write to the database but does not hold the
+key cannot edit, delete or insert a row without breaking the chain at that row
+(`verify`). Rows are sealed in one order even when many requests commit at
+once: the writer first takes the chain's lock (PostgreSQL: a transaction-scoped
+advisory lock, so several app processes queue; SQLite: the database's write
+lock, BEGIN IMMEDIATE), then reads the last row's id and mac, then inserts.
+The lock ends with the transaction's commit.
+
+Cost per audited request: one more statement on SQLite (reading the last row),
+two on PostgreSQL (the lock and the last row), both by primary key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import Connection, select, text
+
+from portal.audit.models import AuditEvent, AuditEventPatient
+
+# Every column but the mac, in the order the seal reads them.
+SEALED = (
+    "id",
+    "at",
+    "actor_id",
+    "relation",
+    "patient_id",
+    "action",
+    "object_type",
+    "object_id",
+    "patient_ids",
+    "session_id",
+    "client_addr",
+    "path",
+)
+# What sealing adds to a transaction that writes audit rows: the lock, the last row.
+EXTRA_STATEMENTS = {"sqlite": 1, "postgresql": 2}
+_LOCK_KEY = 0x617564697400  # "audit\0": the one advisory lock the chain takes
+_HEAD = select(AuditEvent.id, AuditEvent.mac).order_by(AuditEvent.id.desc()).limit(1)
+
+
+def _key() -> bytes:
+    return current_app.config["AUDIT_KEY"].encode()
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value
+
+
+def seal(row: dict[str, Any], previous_mac: str, key: bytes | None = None) -> str:
+    """The row's mac: HMAC-SHA256 over the previous mac and every column of the row."""
+    body = json.dumps([_canonical(row.get(c)) for c in SEALED], separators=(",", ":"))
+    message = f"{previous_mac}\n{body}".encode()
+    return hmac.new(key or _key(), message, hashlib.sha256).hexdigest()
+
+
+def lock_and_read_head(connection: Connection) -> tuple[int, str]:
+    """Take the chain's lock for this transaction; the last row's (id, mac), or (0, '')."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+    elif connection.dialect.name == "sqlite":
+        dbapi = connection.connection.dbapi_connection
+        if not dbapi.in_transaction:  # no write yet: take the write lock before reading
+            dbapi.execute("BEGIN IMMEDIATE")
+    head = connection.execute(_HEAD).first()
+    return (head.id, head.mac) if head else (0, "")
+
+
+def chain(rows: Sequence[dict[str, Any]], head: tuple[int, str]) -> tuple[int, str]:
+    """Number and seal `rows` (in place) after `head`; returns the new head."""
+    last_id, last_mac = head
+    key = _key()
+    for row in rows:
+        last_id += 1
+        row["id"] = last_id
+        row.setdefault("patient_ids", None)
+        row.setdefault("path", None)
+        last_mac = row["mac"] = seal(row, last_mac, key)
+    return last_id, last_mac
+
+
+# -- verification ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The first row at which the trail is not what the app wrote."""
+
+    row_id: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"audit row {self.row_id}: {self.reason}"
+
+
+@dataclass
+class Report:
+    rows: int = 0
+    last_id: int = 0
+    last_at: datetime | None = None
+    problem: Problem | None = None
+
+
+_COLUMNS = [getattr(AuditEvent, c) for c in SEALED] + [AuditEvent.mac]
+
+
+def _batches(connection: Connection, size: int) -> Iterator[list]:
+    after = -1
+    while True:
+        rows = connection.execute(
+            select(*_COLUMNS).where(AuditEvent.id > after).order_by(AuditEvent.id).limit(size)
+        ).all()
+        if not rows:
+            return
+        yield rows
+        after = rows[-1].id
+
+
+def _listed(connection: Connection, first: int, last: int) -> dict[int, str]:
+    """audit_event_patients of events first..last, as each event's sorted id list."""
+    found: dict[int, list[int]] = {}
+    pairs = connection.execute(
+        select(AuditEventPatient.event_id, AuditEventPatient.patient_id).where(
+            AuditEventPatient.event_id.between(first, last)
+        )
+    )
+    for event_id, patient_id in pairs:
+        found.setdefault(event_id, []).append(patient_id)
+    return {e: ",".join(map(str, sorted(ids))) for e, ids in found.items()}
+
+
+def _check(row: Any, previous: tuple[int, str], listed: dict[int, str], key: bytes) -> str | None:
+    prev_id, prev_mac = previous
+    if not hmac.compare_digest(seal(row._asdict(), prev_mac, key), row.mac or ""):
+        if prev_id and row.id > prev_id + 1:
+            return f"does not follow row {prev_id}: rows {prev_id + 1} to {row.id - 1} were deleted"
+        if not prev_id and row.id > 1:
+            return f"is the first row, but rows 1 to {row.id - 1} were deleted"
+        return "was changed or inserted outside the portal (its seal does not match)"
+    if listed.get(row.id, "") != (row.patient_ids or ""):
+        return "the patients it lists differ from its rows in audit_event_patients"
+    return None
+
+
+def verify(connection: Connection, batch_size: int = 5000) -> Report:
+    """Walk the whole trail in id order, in batches, and report the first broken row."""
+    key = _key()
+    report = Report()
+    previous = (0, "")
+    for rows in _batches(connection, batch_size):
+        listed = _listed(connection, rows[0].id, rows[-1].id)
+        for row in rows:
+            reason = _check(row, previous, listed, key)
+            if reason:
+                report.problem = Problem(row.id, reason)
+                return report
+            previous = (row.id, row.mac)
+            report.rows += 1
+            report.last_id, report.last_at = row.id, row.at
+    orphans = connection.execute(
+        select(AuditEventPatient.event_id).where(AuditEventPatient.event_id > previous[0]).limit(1)
+    ).scalar()
+    if orphans is not None:
+        report.problem = Problem(orphans, "has rows in audit_event_patients but no event")
+    return report

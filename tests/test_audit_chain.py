@@ -1,0 +1,223 @@
+"""The audit trail is sealed: any row edited, deleted or inserted in the database is named.
+
+Runs on SQLite and, with TEST_DATABASE_URL, on PostgreSQL (scripts/with-postgres.sh).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+
+from portal import config
+from portal.audit import append_only
+from portal.audit.models import AuditEvent, AuditEventPatient
+from portal.auth.models import User
+from portal.extensions import db
+from tests.factories import Clinic
+
+
+@pytest.fixture()
+def clinic(app):
+    """A patient and two clinicians on the team; each has looked at the plan (audited)."""
+    made = Clinic(app)
+    doctor = made.clinician("Dr. Ada Park")
+    nurse = made.clinician("Kim Nurse")
+    patient = made.patient("Robin", "Hale")
+    made.team(patient, doctor)
+    made.team(patient, nurse, role="Nurse")
+    for who in (doctor, nurse, patient.user):
+        client = made.login(who.email)
+        assert client.get(f"/p/{patient.id}/plan").status_code == 200
+    made.login(doctor.email).get("/clinic/")  # a list event with its patients
+    return made, doctor, nurse, patient
+
+
+def _verify(app) -> tuple[int, str]:
+    result = app.test_cli_runner().invoke(args=["audit", "verify"])
+    return result.exit_code, result.output
+
+
+@contextmanager
+def _intruder(app) -> Iterator:
+    """A connection of someone with database access: the append-only triggers dropped."""
+    with app.app_context():
+        with db.engine.begin() as conn:
+            append_only.drop(conn)
+        try:
+            with db.engine.begin() as conn:
+                yield conn
+        finally:
+            with db.engine.begin() as conn:
+                append_only.create(conn)
+
+
+def _rows(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(AuditEvent))
+
+
+def test_an_untouched_trail_verifies(app, clinic):
+    code, output = _verify(app)
+    assert code == 0, output
+    rows = _rows(app)
+    assert rows >= 8  # four sign-ins, three plan views, a panel
+    assert f"Audit trail intact: {rows} rows" in output
+
+
+def test_ids_follow_each_other_and_every_column_is_sealed(app, clinic):
+    with app.app_context():
+        ids = db.session.scalars(select(AuditEvent.id).order_by(AuditEvent.id)).all()
+        listed = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "list")).one()
+    assert ids == list(range(1, len(ids) + 1))
+    assert listed.patient_ids == str(clinic[3].id)
+    for column in ("session_id", "client_addr"):
+        assert getattr(listed, column) is not None, column
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "UPDATE audit_events SET action = 'create' WHERE id = 5",
+        "UPDATE audit_events SET at = at WHERE id = 5",  # the same value: still sealed as was
+        "UPDATE audit_events SET client_addr = '10.9.9.9' WHERE id = 5",
+        "UPDATE audit_events SET actor_id = NULL WHERE id = 5",
+    ],
+    ids=["action", "unchanged", "address", "actor"],
+)
+def test_an_edited_row_is_named(app, clinic, change):
+    with _intruder(app) as conn:
+        conn.execute(text(change))
+    code, output = _verify(app)
+    if "at = at" in change:
+        assert code == 0, output  # rewriting a value unchanged changes nothing
+        return
+    assert code == 1
+    assert "audit row 5: was changed or inserted outside the portal" in output
+    assert "The 4 rows before it are intact." in output
+
+
+def test_a_deleted_row_is_named(app, clinic):
+    with _intruder(app) as conn:
+        conn.execute(text("DELETE FROM audit_events WHERE id = 3"))
+    code, output = _verify(app)
+    assert code == 1
+    assert "audit row 4: does not follow row 2: rows 3 to 3 were deleted" in output
+
+
+def test_deleting_the_first_rows_is_named(app, clinic):
+    with _intruder(app) as conn:
+        conn.execute(text("DELETE FROM audit_events WHERE id <= 2"))
+    code, output = _verify(app)
+    assert code == 1 and "audit row 3: is the first row, but rows 1 to 2 were deleted" in output
+
+
+def test_an_inserted_row_is_named(app, clinic):
+    last = _rows(app)
+    with _intruder(app) as conn:
+        mac = conn.execute(select(AuditEvent.mac).where(AuditEvent.id == last)).scalar()
+        conn.execute(
+            AuditEvent.__table__.insert().values(
+                id=last + 1,
+                at=func.now(),
+                actor_id=None,
+                relation="none",
+                action="read",
+                object_type="care_plan",
+                mac=mac,  # a copied seal does not fit another row
+            )
+        )
+    code, output = _verify(app)
+    assert code == 1
+    assert f"audit row {last + 1}: was changed or inserted outside the portal" in output
+
+
+def test_a_list_event_losing_a_patient_is_named(app, clinic):
+    """The patient's access log reads audit_event_patients: removing a row there is caught."""
+    with app.app_context():
+        event = db.session.scalar(select(AuditEvent.id).where(AuditEvent.action == "list"))
+    with _intruder(app) as conn:
+        conn.execute(AuditEventPatient.__table__.delete())
+    code, output = _verify(app)
+    assert code == 1
+    assert f"audit row {event}: the patients it lists differ" in output
+
+
+def test_the_database_refuses_to_change_a_row(app, clinic):
+    with (
+        app.app_context(),
+        pytest.raises(DBAPIError, match="append-only"),
+        db.engine.begin() as conn,
+    ):
+        conn.execute(text("UPDATE audit_events SET action = 'x' WHERE id = 1"))
+
+
+def test_deleting_an_account_or_a_record_changes_no_sealed_row(app, clinic):
+    """No foreign key rewrites the trail (ON DELETE SET NULL would have broken the seals)."""
+    _made, doctor, _nurse, patient = clinic
+    before = _rows(app)
+    with app.app_context():
+        with db.engine.begin() as conn:
+            conn.execute(text("DELETE FROM auth_sessions WHERE user_id = :u"), {"u": doctor.id})
+            conn.execute(text("DELETE FROM care_team_members WHERE user_id = :u"), {"u": doctor.id})
+            conn.execute(User.__table__.delete().where(User.id == doctor.id))
+        actors = db.session.scalars(select(AuditEvent.actor_id)).all()
+    assert doctor.id in actors and _rows(app) == before
+    assert patient.id
+    code, output = _verify(app)
+    assert code == 0, output
+
+
+def test_a_key_other_than_the_sealing_one_fails_at_the_first_row(app, clinic):
+    app.config["AUDIT_KEY"], key = "another key entirely", app.config["AUDIT_KEY"]
+    try:
+        code, output = _verify(app)
+    finally:
+        app.config["AUDIT_KEY"] = key
+    assert code == 1 and "audit row 1:" in output
+
+
+def test_many_requests_at_once_seal_one_unbroken_chain(app, clinic):
+    """Threads, each its own database connection (on PostgreSQL as separate as processes):
+    the chain's lock orders them, nobody fails, and the trail verifies."""
+    made, doctor, nurse, patient = clinic
+    clients = [made.login(who.email) for who in (doctor, nurse, patient.user) for _ in range(2)]
+    before = _rows(app)
+    statuses: list[int] = []
+    start = threading.Barrier(len(clients))
+
+    def browse(client) -> None:
+        start.wait()
+        for _ in range(5):
+            statuses.append(client.get(f"/p/{patient.id}/plan").status_code)
+
+    threads = [threading.Thread(target=browse, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 30
+    assert _rows(app) == before + 30
+    code, output = _verify(app)
+    assert code == 0, output
+
+
+def test_production_refuses_to_start_without_an_audit_key(monkeypatch, tmp_path):
+    monkeypatch.setenv("SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@localhost/db")
+    monkeypatch.setenv("MAIL_SERVER", "smtp.example.org")
+    monkeypatch.setenv("PUBLIC_URL", "https://portal.example.org")
+    monkeypatch.delenv("AUDIT_KEY", raising=False)
+    with pytest.raises(config.ConfigError, match="AUDIT_KEY"):
+        config.load(tmp_path, {"PORTAL_ENV": "production"})
+    monkeypatch.setenv("AUDIT_KEY", "a" * 40)
+    assert config.load(tmp_path, {"PORTAL_ENV": "production"})["AUDIT_KEY"] == "a" * 40
+
+
+def test_development_derives_a_key_it_says_is_derived(tmp_path):
+    cfg = config.load(tmp_path, {"PORTAL_ENV": "test", "SECRET_KEY": "s"})
+    assert cfg["AUDIT_KEY"].startswith("dev-derived-")

@@ -77,6 +77,7 @@ def register_blueprints(app: Flask) -> None:
     from portal import api, health
     from portal.auth import account_views
     from portal.auth import views as auth_views
+    from portal.caregivers import views as caregiver_views
     from portal.careplan import views as careplan_views
     from portal.clinic import views as clinic_views
     from portal.goals import views as goals_views
@@ -88,6 +89,7 @@ def register_blueprints(app: Flask) -> None:
         auth_views.bp,
         account_views.bp,
         careplan_views.bp,
+        caregiver_views.bp,
         clinic_views.bp,
         goals_views.bp,
         api.bp,

@@ -46,6 +46,8 @@ def _role(access: Access) -> str:
         return access.team_role or "Care team"
     if access.is_self:
         return "Patient"
+    if access.is_caregiver:  # shown as "Sam Morgan · Caregiver for Alex Morgan"
+        return f"Caregiver for {access.patient_name}"[:120]
     return access.relation.value.replace("_", " ").capitalize()
 
 

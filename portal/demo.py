@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select
 
 from portal.auth.models import Discipline, User, UserKind
 from portal.auth.services import create_user
+from portal.caregivers.demo import caregiver_demo
 from portal.careplan import services as plan
 from portal.careplan.models import (
     ActivityStatus,
@@ -360,4 +361,10 @@ def blake_plan(demo: Demo) -> None:
 
 
 # Run for each newly created demo patient, in order: the plans first, then goals on them.
-STEPS: tuple[Callable[[Demo], None], ...] = (alex_plan, blake_plan, alex_goals, blake_goals)
+STEPS: tuple[Callable[[Demo], None], ...] = (
+    alex_plan,
+    blake_plan,
+    alex_goals,
+    blake_goals,
+    caregiver_demo,
+)

@@ -12,8 +12,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-# Who makes the request. Caregiver relations join when delegated access lands.
-RELATIONS = ("anonymous", "patient", "other_patient", "team", "off_team")
+from tests import caregiver_rules
+
+# Who makes the request.
+RELATIONS = (
+    "anonymous",
+    "patient",
+    "other_patient",
+    "team",
+    "off_team",
+    "caregiver",
+    "caregiver_expired",
+)
 
 # The demo account behind each relation; the patient is Alex unless a case says otherwise.
 ACCOUNTS = {
@@ -22,12 +32,19 @@ ACCOUNTS = {
     "other_patient": "blake@example.com",
     "team": "rivera@example.com",
     "off_team": "chen@example.com",
+    "caregiver": "sam@example.com",  # Alex's grant: plan, goals, log, messages; no sensitive
+    "caregiver_expired": "pat@example.com",  # Alex's grant ended last month
 }
 
 # Relations added by later features derive their expectation from a rule stated
 # once here (deny by default), so a new relation need not edit every routes file;
 # a case that differs says so in its own `expect`. relation -> rule(case) -> status.
-DERIVED: dict[str, Callable[[Case], int]] = {}
+DERIVED: dict[str, Callable[[Case], int]] = {
+    "caregiver": caregiver_rules.with_grant(
+        frozenset({"plan:read", "goals:read", "goals:log", "messages"})
+    ),
+    "caregiver_expired": caregiver_rules.without_grant,
+}
 
 LOGIN = 302  # an HTML page asks an anonymous visitor to sign in
 HIDDEN = 404
@@ -61,6 +78,7 @@ class Case:
     id: str = ""
 
     def __post_init__(self) -> None:
+        self.expect = dict(self.expect)  # routes files share dicts: derive into this case's own
         for relation, rule in DERIVED.items():
             if relation not in self.expect:
                 self.expect[relation] = rule(self)

@@ -1,0 +1,143 @@
+"""The guardian rules on both sides of each birthday, and how resolve() reads a grant."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import update
+
+from portal.access import Relation, Scope, resolve
+from portal.auth.models import User
+from portal.caregivers.guardians import adult_on, age_on, guardian_scopes, is_minor
+from portal.caregivers.models import Grant
+from portal.db import utcnow
+from portal.extensions import db
+from tests.factories import Clinic
+
+BORN = date(2010, 6, 15)
+ALL = frozenset({"plan:read", "goals:read", "sensitive"})
+
+
+@pytest.mark.parametrize(
+    ("day", "age"),
+    [
+        (date(2022, 6, 14), 11),
+        (date(2022, 6, 15), 12),
+        (date(2028, 6, 14), 17),
+        (date(2028, 6, 15), 18),
+    ],
+)
+def test_age_turns_on_the_birthday_itself(day, age):
+    assert age_on(BORN, day) == age
+
+
+def test_a_leap_day_birthday_counts_from_the_first_of_march():
+    born = date(2008, 2, 29)
+    assert age_on(born, date(2026, 2, 28)) == 17
+    assert age_on(born, date(2026, 3, 1)) == 18
+    assert adult_on(born) == date(2026, 3, 1)
+
+
+def test_the_guardian_sees_sensitive_items_until_the_sensitive_age():
+    assert guardian_scopes(ALL, BORN, date(2022, 6, 14), 12) == ALL
+    assert guardian_scopes(ALL, BORN, date(2022, 6, 15), 12) == ALL - {"sensitive"}
+    # configurable: a clinic that sets 13 keeps them visible a year longer
+    assert guardian_scopes(ALL, BORN, date(2022, 6, 15), 13) == ALL
+
+
+def test_the_guardian_grant_ends_on_the_eighteenth_birthday():
+    assert guardian_scopes(ALL, BORN, date(2028, 6, 14), 12) == ALL - {"sensitive"}
+    assert guardian_scopes(ALL, BORN, date(2028, 6, 15), 12) is None
+    assert not is_minor(BORN, date(2028, 6, 15)) and is_minor(BORN, date(2028, 6, 14))
+
+
+def test_no_birth_date_no_guardian():
+    assert guardian_scopes(ALL, None, date(2026, 1, 1), 12) is None
+
+
+@pytest.fixture()
+def granted(app):
+    clinic = Clinic(app)
+    patient = clinic.patient("Alex", "Morgan")
+    helper = clinic.caregiver("Sam Morgan")
+    with app.app_context():
+        now = utcnow()
+        grant = Grant(
+            patient_id=patient.id,
+            caregiver_id=helper.id,
+            relationship="Son",
+            scopes="plan:read goals:read plan:edit",  # plan:edit can never be delegated
+            starts_at=now - timedelta(minutes=1),
+            ends_at=now + timedelta(days=30),
+        )
+        db.session.add(grant)
+        db.session.commit()
+        grant_id = grant.id
+    return patient, helper, grant_id
+
+
+def test_resolve_gives_exactly_the_granted_scopes_in_one_query(app, granted, count_queries):
+    patient, helper, grant_id = granted
+    with app.app_context():
+        user = db.session.get(User, helper.id)
+        with count_queries() as q:
+            access = resolve(user, patient.id)
+        assert q.count == 1
+        assert access.relation is Relation.CAREGIVER and access.grant_id == grant_id
+        assert access.scopes == {Scope.PLAN_READ, Scope.GOALS_READ}
+        assert not access.sees_sensitive
+        assert access.attribution() == "Sam Morgan (caregiver) for Alex Morgan"
+        own = resolve(db.session.get(User, patient.user.id), patient.id)
+        assert access.viewer_key() != own.viewer_key()  # a caregiver's kept page is its own
+
+
+def test_a_grant_stops_at_revocation_and_at_its_end(app, granted):
+    patient, helper, grant_id = granted
+    with app.app_context():
+        user = db.session.get(User, helper.id)
+        db.session.execute(update(Grant).where(Grant.id == grant_id).values(include_sensitive=True))
+        assert resolve(user, patient.id).sees_sensitive
+        db.session.execute(update(Grant).where(Grant.id == grant_id).values(ends_at=utcnow()))
+        assert resolve(user, patient.id) is None
+        db.session.execute(
+            update(Grant)
+            .where(Grant.id == grant_id)
+            .values(ends_at=utcnow() + timedelta(days=1), revoked_at=utcnow())
+        )
+        assert resolve(user, patient.id) is None
+        db.session.rollback()
+
+
+def test_a_kept_plan_page_is_never_served_across_viewers(app, granted):
+    """Alex's kept plan shows a sensitive item; Sam's, kept after it, never does."""
+    from portal.careplan import services as plan
+    from portal.careplan.models import Sensitivity
+
+    patient, helper, grant_id = granted
+    clinic = Clinic(app)
+    doctor = clinic.clinician()
+    clinic.team(patient, doctor)
+    with app.app_context():
+        team = resolve(db.session.get(User, doctor.id), patient.id)
+        plan.add_item(
+            team,
+            "concern",
+            {
+                "title": "Drinking more than planned",
+                "category": "mental",
+                "sensitivity": Sensitivity.SUBSTANCE_USE,
+            },
+        )
+        db.session.commit()
+    own = clinic.login(patient.email)
+    sam = clinic.login(helper.email)
+    for _ in range(2):  # the second round is served from the kept pages
+        assert "Drinking more than planned" in own.get(f"/p/{patient.id}/plan").text
+        page = sam.get(f"/p/{patient.id}/plan")
+        assert page.status_code == 200 and "Drinking more than planned" not in page.text
+        assert "Acting for:" in page.text and "Your information" not in page.text
+    with app.app_context():
+        db.session.execute(update(Grant).where(Grant.id == grant_id).values(include_sensitive=True))
+        db.session.commit()
+    assert "Drinking more than planned" in sam.get(f"/p/{patient.id}/plan").text

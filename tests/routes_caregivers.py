@@ -92,6 +92,11 @@ ROUTES = [
     Case("caregivers.accept_page", GONE, method="POST", args=lambda demo: {}),
     Case("caregivers.register", GONE, method="POST", args=lambda demo: {}),
     Case(
+        "api.me_patients",
+        {**dict.fromkeys(RELATIONS, 200), "anonymous": 401},
+        args=lambda demo: {},
+    ),
+    Case(
         "caregivers.helping",
         {**dict.fromkeys(RELATIONS, 200), "anonymous": LOGIN},
         args=lambda demo: {},

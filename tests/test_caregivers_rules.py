@@ -141,3 +141,13 @@ def test_a_kept_plan_page_is_never_served_across_viewers(app, granted):
         db.session.execute(update(Grant).where(Grant.id == grant_id).values(include_sensitive=True))
         db.session.commit()
     assert "Drinking more than planned" in sam.get(f"/p/{patient.id}/plan").text
+
+
+def test_the_care_team_sees_who_the_caregivers_are_and_what_each_may_do(demo):
+    page = demo.login("rivera@example.com").get(f"/p/{demo.alex}/team")
+    text = page.get_data(as_text=True)
+    assert "Sam Morgan" in text and "See my care plan" in text and "Log progress for me" in text
+    assert "Cannot see sensitive items" in text
+    assert "Pat Quinn" not in text  # expired
+    sam = demo.login("sam@example.com").get(f"/p/{demo.alex}/team")
+    assert sam.status_code == 200 and "Log progress for me" not in sam.get_data(as_text=True)

@@ -9,6 +9,7 @@ from sqlalchemy import case, func, select
 
 from portal.auth.models import Discipline, User, UserKind
 from portal.auth.services import create_user
+from portal.caregivers.reminders import caregivers
 from portal.extensions import db
 from portal.mail.cli import mail
 from portal.notifications.cli import notify
@@ -20,6 +21,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(seed_demo)
     app.cli.add_command(notify)
     app.cli.add_command(mail)
+    app.cli.add_command(caregivers)
 
 
 users = AppGroup("users", help="Manage accounts.")

@@ -204,3 +204,50 @@ def test_pat_with_an_expired_grant_sees_nothing_of_alex(app):
         assert "Alex" not in response.get_data(as_text=True)
     helping = client.get("/helping")
     assert helping.status_code == 200 and "Alex" not in text_of(helping)
+
+
+def test_alex_is_reminded_once_two_weeks_before_a_grant_ends_and_renewing_resets_it(
+    app,
+    smtp,  # noqa: F811
+):
+    clinic, _doctor, alex, _walk, _secret = _alex_with_secrets(app)
+    sam = clinic.caregiver("Sam Morgan")
+    now = utcnow()
+    with app.app_context():
+        grant = Grant(
+            patient_id=alex.id,
+            caregiver_id=sam.id,
+            relationship="Son",
+            scopes="plan:read",
+            starts_at=now - timedelta(days=100),
+            ends_at=now + timedelta(days=20),
+        )
+        db.session.add(grant)
+        db.session.commit()
+        grant_id = grant.id
+    runner = app.test_cli_runner()
+    assert "of 0 grants" in runner.invoke(args=["caregivers", "remind"]).output  # 20 days left
+    with app.app_context():
+        db.session.execute(
+            update(Grant).where(Grant.id == grant_id).values(ends_at=now + timedelta(days=13))
+        )
+        db.session.commit()
+    assert "of 1 grants" in runner.invoke(args=["caregivers", "remind"]).output
+    assert "of 0 grants" in runner.invoke(args=["caregivers", "remind"]).output  # once
+    mail = smtp.one_to(alex.email)
+    assert mail.message["Subject"] == "Sam Morgan's access ends soon"
+    assert f"/p/{alex.id}/people" in mail.text and "Walk" not in mail.text
+    # Renewing from the People page makes the new end date remind again.
+    patient = clinic.login(alex.email)
+    ends = (now + timedelta(days=300)).date().isoformat()
+    page = patient.submit(
+        f"/p/{alex.id}/people/{grant_id}", {"choices": ["plan", "goals"], "ends_on": ends}
+    )
+    assert page.status_code == 302, text_of(page)
+    with app.app_context():
+        renewed = db.session.get(Grant, grant_id)
+        assert renewed.reminded_at is None and renewed.ends_at > now + timedelta(days=290)
+        assert "goals:read" in renewed.scope_set
+    smtp.deliver()
+    changed = smtp.to(sam.email)
+    assert changed and "changed what you can do" in changed[-1].message["Subject"]

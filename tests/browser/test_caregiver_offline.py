@@ -7,7 +7,6 @@ from sqlalchemy import update
 
 from portal.caregivers.models import Grant
 from portal.db import utcnow
-
 from portal.extensions import db
 from tests.browser.conftest import controlled, saved_page, sign_in, wait_until
 

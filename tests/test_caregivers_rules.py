@@ -151,3 +151,44 @@ def test_the_care_team_sees_who_the_caregivers_are_and_what_each_may_do(demo):
     assert "Pat Quinn" not in text  # expired
     sam = demo.login("sam@example.com").get(f"/p/{demo.alex}/team")
     assert sam.status_code == 200 and "Log progress for me" not in sam.get_data(as_text=True)
+
+
+def test_caregivers_granted_notifications_hear_of_replies_but_never_of_hidden_items(app):
+    from portal.notifications.models import Notification
+
+    clinic = Clinic(app)
+    doctor = clinic.clinician()
+    patient = clinic.patient("Alex", "Morgan")
+    clinic.team(patient, doctor)
+    told, untold = clinic.caregiver("Sam Morgan"), clinic.caregiver("Pat Quinn")
+    walk = clinic.goal(patient, "Walk after lunch")
+    secret = clinic.goal(patient, "Drink less")
+    with app.app_context():
+        now = utcnow()
+        for person, scopes in ((told, "plan:read goals:read notify"), (untold, "plan:read")):
+            db.session.add(
+                Grant(
+                    patient_id=patient.id,
+                    caregiver_id=person.id,
+                    relationship="Family",
+                    scopes=scopes,
+                    starts_at=now - timedelta(minutes=1),
+                    ends_at=now + timedelta(days=30),
+                )
+            )
+        from portal.goals.models import Goal
+
+        db.session.execute(
+            update(Goal).where(Goal.id == secret).values(sensitivity="substance_use")
+        )
+        db.session.commit()
+    clinic.message(patient, walk, "Well done this week", by=doctor)
+    clinic.message(patient, secret, "How are the evenings?", by=doctor)
+    with app.app_context():
+        from sqlalchemy import select
+
+        notices = db.session.execute(select(Notification.user_id, Notification.url)).all()
+    assert (told.id, f"/p/{patient.id}/goals/{walk}") in notices
+    assert not [n for n in notices if n.user_id == untold.id]
+    assert not [n for n in notices if n.user_id == told.id and str(secret) in n.url]
+    assert len([n for n in notices if n.user_id == patient.user.id]) == 2

@@ -105,3 +105,22 @@ def grant_of(patient_id: int, grant_id: int) -> Grant | None:
     return db.session.scalar(
         select(Grant).where(Grant.id == grant_id, Grant.patient_id == patient_id)
     )
+
+
+def notified_caregivers(
+    patient_id: int, *, sensitive: bool = False, now: datetime | None = None
+) -> list[int]:
+    """Caregivers whose running grant includes notifications about this patient."""
+    rows = db.session.execute(
+        select(Grant.caregiver_id, Grant.scopes, Grant.include_sensitive, Grant.kind).where(
+            active_grant(patient_id, Grant.caregiver_id, now or utcnow())
+        )
+    )
+    return sorted(
+        {
+            uid
+            for uid, scopes, include_sensitive, kind in rows
+            if "notify" in scopes.split()
+            and (not sensitive or (include_sensitive and kind == GrantKind.CAREGIVER))
+        }
+    )

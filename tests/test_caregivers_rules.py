@@ -192,3 +192,18 @@ def test_caregivers_granted_notifications_hear_of_replies_but_never_of_hidden_it
     assert not [n for n in notices if n.user_id == untold.id]
     assert not [n for n in notices if n.user_id == told.id and str(secret) in n.url]
     assert len([n for n in notices if n.user_id == patient.user.id]) == 2
+
+
+@pytest.mark.parametrize("page", ["/p/{pid}/plan", "/p/{pid}/goals"])
+def test_a_caregivers_page_costs_the_statements_the_patients_does(demo, count_queries, page):
+    """The plan page's benchmark holds for a caregiver: the grant rides on resolve's one query."""
+    counts = {}
+    for who in ("alex@example.com", "sam@example.com"):
+        client = demo.login(who)
+        url = page.format(pid=demo.alex)
+        client.get(url)
+        client.get(url)  # kept now, and the session row fresh
+        with count_queries() as q:
+            assert client.get(url).status_code == 200
+        counts[who] = q.count
+    assert counts["sam@example.com"] == counts["alex@example.com"], counts

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from portal.access import Relation, Scope, resolve
 from portal.auth.models import User
@@ -13,7 +14,9 @@ from portal.caregivers.guardians import adult_on, age_on, guardian_scopes, is_mi
 from portal.caregivers.models import Grant
 from portal.db import utcnow
 from portal.extensions import db
+from portal.patients import Patient
 from tests.factories import Clinic
+from tests.mailbox import smtp  # noqa: F401  (fixture)
 
 BORN = date(2010, 6, 15)
 ALL = frozenset({"plan:read", "goals:read", "sensitive"})
@@ -207,3 +210,60 @@ def test_a_caregivers_page_costs_the_statements_the_patients_does(demo, count_qu
             assert client.get(url).status_code == 200
         counts[who] = q.count
     assert counts["sam@example.com"] == counts["alex@example.com"], counts
+
+
+def test_a_patient_who_is_also_a_guardian_switches_between_plans(demo):
+    """Blake (a patient) is Robin's guardian in the demo: own home, Robin's, and the switcher."""
+    blake = demo.login("blake@example.com")
+    home = blake.get(f"/p/{demo.blake}/").get_data(as_text=True)
+    assert "People you help" in home and "Act for Robin Ortiz" in home
+    switcher = blake.get("/helping").get_data(as_text=True)
+    assert "My own plan" in switcher and "Robin Ortiz" in switcher
+    with demo.app.app_context():
+        robin = db.session.scalar(select(Patient.id).where(Patient.given_name == "Robin"))
+    robins = blake.get(f"/p/{robin}/plan").get_data(as_text=True)
+    assert "Acting for: <strong>Robin Ortiz</strong>" in robins
+    assert "Asthma at football practice" in robins
+    assert "Feeling anxious at school" not in robins  # Robin is 14: past the sensitive age
+
+
+def test_a_caregiver_steps_down_and_the_patient_is_told(demo, smtp):  # noqa: F811
+    sam = demo.login("sam@example.com")
+    assert sam.get(f"/p/{demo.alex}/step-down").status_code == 200
+    assert sam.submit(f"/p/{demo.alex}/step-down").status_code == 302
+    assert sam.get(f"/p/{demo.alex}/plan").status_code == 404
+    mail = smtp.one_to("alex@example.com")
+    assert mail.message["Subject"] == "Sam Morgan no longer helps you in CareCircle"
+
+
+def test_staff_link_a_guardian_who_accepts_with_their_own_account(demo, smtp):  # noqa: F811
+    with demo.app.app_context():
+        robin = db.session.scalar(select(Patient.id).where(Patient.given_name == "Robin"))
+    chen = demo.login("chen@example.com")
+    assert chen.get(f"/p/{robin}/guardian").status_code == 200
+    response = chen.submit(
+        f"/p/{robin}/guardian",
+        {"name": "Jo Ortiz", "email": "jo@example.com", "relationship": "Father"},
+    )
+    assert response.status_code == 302
+    mail = smtp.one_to("jo@example.com")
+    assert "guardian" in mail.text and "Asthma" not in mail.text
+    link = re.search(r"http://localhost(/invitation/[\w-]+)", mail.text).group(1)
+    demo.app.test_client_class = type(chen)
+    jo = demo.app.test_client()
+    jo.get(link)
+    done = jo.submit(
+        "/invitation/register",
+        {"name": "Jo Ortiz", "email": "jo@example.com", "password": "demo-password-2026"},
+    )
+    assert done.status_code == 302
+    plan = jo.get(f"/p/{robin}/plan").get_data(as_text=True)
+    assert "Asthma at football practice" in plan and "Feeling anxious at school" not in plan
+    # Staff may not link a guardian to an adult.
+    adult = chen.get(f"/p/{demo.blake}/guardian")
+    assert adult.status_code == 200 and "no guardian can be linked" in adult.text
+    refused = chen.submit(
+        f"/p/{demo.blake}/guardian",
+        {"name": "Jo Ortiz", "email": "jo2@example.com", "relationship": "Father"},
+    )
+    assert refused.status_code == 422

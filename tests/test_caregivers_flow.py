@@ -13,7 +13,7 @@ import re
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from portal.caregivers.models import Grant
 from portal.careplan import services as plan
@@ -251,3 +251,37 @@ def test_alex_is_reminded_once_two_weeks_before_a_grant_ends_and_renewing_resets
     smtp.deliver()
     changed = smtp.to(sam.email)
     assert changed and "changed what you can do" in changed[-1].message["Subject"]
+
+
+def test_someone_with_an_account_signs_in_to_accept(app, smtp):  # noqa: F811
+    clinic, _doctor, alex, _walk, _secret = _alex_with_secrets(app)
+    helper = clinic.caregiver("Jo Lane")
+    _invite(clinic.login(alex.email), alex.id, helper.email)
+    path = _link(smtp.one_to(helper.email))
+    app.test_client_class = PortalClient
+    jo = app.test_client()
+    jo.get(path)
+    to_login = jo.submit("/invitation")
+    assert to_login.status_code == 302 and "/login" in to_login.location
+    signed_in = jo.submit(to_login.location, {"email": helper.email, "password": DEMO_PASSWORD})
+    assert signed_in.status_code == 302
+    assert jo.get(signed_in.location).status_code == 302  # the link, back into this session
+    page = jo.get("/invitation")
+    assert "Accept as Jo Lane" in text_of(page)
+    accepted = jo.submit("/invitation")
+    assert accepted.location.endswith(f"/p/{alex.id}/")
+    home = text_of(jo.get(accepted.location))
+    assert "Today for Alex Morgan" in home and "Acting for: Alex Morgan" in home
+    # The patient cannot accept an invitation to their own record with their own account.
+    own = clinic.login(alex.email)
+    _invite(own, alex.id, "someone@example.com")
+    own.get(_link(smtp.one_to("someone@example.com")))
+    refused = own.submit("/invitation")
+    assert refused.status_code == 302
+    with app.app_context():
+        assert (
+            db.session.scalar(
+                select(func.count()).select_from(Grant).where(Grant.caregiver_id == alex.user.id)
+            )
+            == 0
+        )

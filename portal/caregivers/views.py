@@ -206,7 +206,10 @@ def accept_page():
     if current_user.is_authenticated and request.method == "POST":
         return _accept_as(current_user._get_current_object())
     if request.method == "POST":
-        return redirect(url_for("auth.login", next=url_for("caregivers.accept_page")))
+        # Signing in starts a fresh session (no fixation), so the link comes back through it.
+        token = session.get(INVITATION_KEY, "")
+        back = url_for("caregivers.invitation_link", token=token)
+        return redirect(url_for("auth.login", next=back))
     form = RegisterForm(data={"name": invitation.name, "email": invitation.email})
     return render_template(
         "caregivers/accept.html",

@@ -80,6 +80,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.audit import views as audit_views
     from portal.auth import account_views, profile_views
     from portal.auth import views as auth_views
+    from portal.caregivers import views as caregiver_views
     from portal.careplan import views as careplan_views
     from portal.clinic import views as clinic_views
     from portal.decisions import preferences_views
@@ -95,6 +96,7 @@ def register_blueprints(app: Flask) -> None:
         account_views.bp,
         profile_views.bp,
         careplan_views.bp,
+        caregiver_views.bp,
         clinic_views.bp,
         goals_views.bp,
         preferences_views.bp,

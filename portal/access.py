@@ -11,16 +11,21 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, datetime
 from functools import wraps
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from flask import abort, g, request
+from flask import abort, current_app, g, request
 from flask_login import current_user
 from sqlalchemy import ColumnElement, Subquery, and_, bindparam, select
 from sqlalchemy.orm import aliased
 
 from portal.auth.models import User, UserKind
+from portal.caregivers import guardians
+from portal.caregivers.models import Grant, GrantKind
 from portal.careplan.models import CareTeamMember
+from portal.db import utcnow
 from portal.extensions import db, login_manager
 from portal.patients import Patient
 
@@ -49,6 +54,7 @@ class Scope(enum.StrEnum):
     DECISIONS_WRITE = "decisions:write"
     NOTIFY = "notify"
     SENSITIVE = "sensitive"  # see items marked sensitive
+    CAREGIVERS_MANAGE = "caregivers:manage"  # invite, change and end caregivers' access
 
 
 SELF_SCOPES = frozenset(
@@ -63,6 +69,19 @@ SELF_SCOPES = frozenset(
         Scope.DECISIONS_WRITE,
         Scope.NOTIFY,
         Scope.SENSITIVE,
+        Scope.CAREGIVERS_MANAGE,
+    }
+)
+# What a caregiver grant can ever name (it names a subset; SENSITIVE only by a separate choice).
+CAREGIVER_SCOPES = frozenset(
+    {
+        Scope.PLAN_READ,
+        Scope.GOALS_READ,
+        Scope.GOALS_LOG,
+        Scope.MESSAGES,
+        Scope.DECISIONS_READ,
+        Scope.DECISIONS_WRITE,
+        Scope.NOTIFY,
     }
 )
 CARE_TEAM_SCOPES = frozenset(
@@ -107,6 +126,7 @@ class Access:
     scopes: frozenset[str]
     patient_timezone: str | None = None  # the patient's own (their days are their entries' days)
     team_role: str | None = None
+    grant_id: int | None = None  # the caregiver grant this access stands on
 
     def can(self, scope: str) -> bool:
         return scope in self.scopes
@@ -127,6 +147,16 @@ class Access:
     @property
     def is_care_team(self) -> bool:
         return self.relation is Relation.CARE_TEAM
+
+    @property
+    def is_caregiver(self) -> bool:
+        return self.relation is Relation.CAREGIVER
+
+    def attribution(self) -> str:
+        """How work done through this access is signed: 'Sam Morgan (caregiver) for Alex Morgan'."""
+        if self.is_caregiver:
+            return f"{self.actor_name} (caregiver) for {self.patient_name}"
+        return self.actor_name
 
     def item_filter(self, model: type) -> list:
         """WHERE clauses for this patient's rows of `model` that this access may see.
@@ -173,6 +203,17 @@ def care_team_of(patient_id: Any) -> ColumnElement[bool]:
     return and_(CareTeamMember.patient_id == patient_id, CareTeamMember.ended_at.is_(None))
 
 
+def active_grant(patient_id: Any, user_id: Any, now: Any) -> ColumnElement[bool]:
+    """THE rule for a caregiver grant that gives access: begun, not ended, not revoked."""
+    return and_(
+        Grant.patient_id == patient_id,
+        Grant.caregiver_id == user_id,
+        Grant.revoked_at.is_(None),
+        Grant.starts_at <= now,
+        Grant.ends_at > now,
+    )
+
+
 _PATIENT_USER = aliased(User)
 _RELATION = (
     select(
@@ -180,31 +221,63 @@ _RELATION = (
         Patient.given_name,
         Patient.family_name,
         Patient.user_id,
+        Patient.birth_date,
         CareTeamMember.role,
         CareTeamMember.is_lead,
         _PATIENT_USER.timezone,
+        Grant.id.label("grant_id"),
+        Grant.kind.label("grant_kind"),
+        Grant.scopes.label("grant_scopes"),
+        Grant.include_sensitive,
     )
     .outerjoin(
         CareTeamMember,
         and_(CareTeamMember.patient_id == Patient.id, _active_membership(bindparam("uid"))),
     )
     .outerjoin(_PATIENT_USER, _PATIENT_USER.id == Patient.user_id)
+    .outerjoin(Grant, active_grant(Patient.id, bindparam("uid"), bindparam("now")))
     .where(Patient.id == bindparam("pid"))
+    .order_by(Grant.id.desc())
+    .limit(1)
 )
+
+
+def grant_scopes(row: Any, now: datetime) -> frozenset[str] | None:
+    """The scopes an active grant row gives (a guardian's also depend on the patient's age)."""
+    scopes = frozenset(row.grant_scopes.split()) & CAREGIVER_SCOPES
+    if row.include_sensitive:
+        scopes |= {Scope.SENSITIVE}
+    if row.grant_kind == GrantKind.GUARDIAN:
+        return guardians.guardian_scopes(
+            scopes,
+            row.birth_date,
+            _patient_today(now, row.timezone),
+            current_app.config["GUARDIAN_SENSITIVE_AGE"],
+        )
+    return scopes
+
+
+def _patient_today(now: datetime, timezone: str | None) -> date:
+    return now.astimezone(ZoneInfo(timezone or "UTC")).date()
 
 
 def resolve(user: User, patient_id: int) -> Access | None:
     """The access `user` has to patient `patient_id`, or None when there is no relation."""
     if not user.is_authenticated or not user.is_active:
         return None
-    row = db.session.connection().execute(_RELATION, {"pid": patient_id, "uid": user.id}).first()
+    now = utcnow()
+    params = {"pid": patient_id, "uid": user.id, "now": now}
+    row = db.session.connection().execute(_RELATION, params).first()
     if row is None:
         return None
+    grant_id = None
     if row.user_id == user.id:
         relation, scopes = Relation.SELF, SELF_SCOPES
     elif row.role is not None and may_act_as_care_team(user):
         relation = Relation.CARE_TEAM
         scopes = CARE_TEAM_SCOPES if row.is_lead else MEMBER_SCOPES
+    elif row.grant_id is not None and (granted := grant_scopes(row, now)) is not None:
+        relation, scopes, grant_id = Relation.CAREGIVER, granted, row.grant_id
     else:
         return None
     return Access(
@@ -217,7 +290,8 @@ def resolve(user: User, patient_id: int) -> Access | None:
         relation=relation,
         scopes=scopes,
         patient_timezone=row.timezone,
-        team_role=row.role,
+        team_role=row.role if relation is Relation.CARE_TEAM else None,
+        grant_id=grant_id,
     )
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import case, func, select
 from portal.audit.cli import audit
 from portal.auth.models import Discipline, User, UserKind
 from portal.auth.services import create_user
+from portal.caregivers.reminders import caregivers
 from portal.extensions import db
 from portal.mail.cli import mail
 from portal.notifications.cli import notify
@@ -22,6 +23,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(notify)
     app.cli.add_command(mail)
     app.cli.add_command(audit)
+    app.cli.add_command(caregivers)
 
 
 users = AppGroup("users", help="Manage accounts.")

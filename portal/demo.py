@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select
 from portal.admin.demo import seed_admin
 from portal.auth.models import Discipline, User, UserKind
 from portal.auth.services import create_user
+from portal.caregivers.demo import caregiver_demo
 from portal.careplan import services as plan
 from portal.careplan.models import (
     ActivityStatus,
@@ -371,4 +372,5 @@ STEPS: tuple[Callable[[Demo], None], ...] = (
     blake_goals,
     alex_decisions,
     alex_preferences,  # portal/decisions: what matters to Alex
+    caregiver_demo,
 )

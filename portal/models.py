@@ -3,6 +3,7 @@
 from portal.audit.models import AuditEvent, AuditEventPatient
 from portal.auth.models import AuthSession, LoginThrottle, User
 from portal.auth.tokens import AccountToken
+from portal.caregivers.models import Grant, Invitation
 from portal.careplan.models import (
     Activity,
     CareTeamMember,
@@ -55,6 +56,8 @@ __all__ = [
     "Goal",
     "GoalMessage",
     "GoalRead",
+    "Grant",
+    "Invitation",
     "LoginThrottle",
     "Notification",
     "NotificationPreference",

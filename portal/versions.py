@@ -51,6 +51,7 @@ PATIENT_TABLES: tuple[str, ...] = (
     "decision_participants",
     "collaborate_answers",
     "decision_messages",
+    "caregiver_grants",  # the team page lists each caregiver and what they may do
 )
 # Tables with a `patient_id` that no kept page shows, and why.
 UNVERSIONED: dict[str, str] = {
@@ -58,6 +59,7 @@ UNVERSIONED: dict[str, str] = {
     "audit_event_patients": "the trail's index by patient, never shown on a kept page",
     "notifications": "the outbox is not shown on patient pages",
     "plan_reviews": "what a reader has seen is read per request, not kept",
+    "caregiver_invitations": "pending invitations show only on the unkept People page",
 }
 # User columns that pages show (names, roles) or render with (time zone).
 PEOPLE_COLUMNS: tuple[str, ...] = ("name", "kind", "discipline", "job_title", "timezone")

@@ -7,7 +7,10 @@
    - cc-pages-u<user id>: the pages a signed-in user opened, kept for reading
      offline. Only one user's pages are ever kept: a page of another user drops
      the rest. The page script deletes them at sign-out, and the server's
-     Clear-Site-Data header drops everything.
+     Clear-Site-Data header drops everything. A patient's pages go as soon as
+     the server says the user may no longer open them (a 404 for one of them,
+     or /api/v1/me/patients on each page load): a revoked caregiver's phone
+     forgets that patient the next time it is online.
    API responses are never cached. */
 /* global CC_VERSION, CC_SHELL, CC_OFFLINE_URL */
 'use strict';
@@ -15,6 +18,7 @@
 const SHELL_CACHE = 'cc-shell-' + CC_VERSION;
 const PAGES_PREFIX = 'cc-pages-u';
 const MAX_PAGES = 40;
+const PATIENT_PAGE = /^\/p\/(\d+)\//;
 const NETWORK_TIMEOUT_MS = 6000;
 const VERSIONED = /^\/static\/(.+)\.[0-9a-f]{10}(\.[A-Za-z0-9]+)$/;
 const ICON = CC_SHELL.find((url) => url.includes('/icons/icon-192.')) || '/';
@@ -57,7 +61,7 @@ self.addEventListener('fetch', (event) => {
 self.addEventListener('message', (event) => {
   const data = event.data || {};
   if (data.type === 'user' && typeof data.user === 'string') {
-    event.waitUntil(forgetOtherUsers(data.user));
+    event.waitUntil(forgetOtherUsers(data.user).then(() => forgetClosedPatients(data.user)));
   } else if (data.type === 'signout') {
     event.waitUntil(forgetOtherUsers(null));
   }
@@ -112,6 +116,12 @@ function metaContent(html, name) {
 
 async function keepPage(key, response) {
   const type = response.headers.get('Content-Type') || '';
+  const patient = PATIENT_PAGE.exec(new URL(key).pathname);
+  if (patient && (response.status === 404 || response.status === 403)) {
+    // This patient's page is closed to the user now (access revoked or ended): forget them.
+    await forgetPatients((id) => id === patient[1]);
+    return;
+  }
   if (response.status !== 200 || response.type !== 'basic' || !type.startsWith('text/html')) return;
   const html = await response.text();
   const user = metaContent(html, 'cc-user');
@@ -128,6 +138,31 @@ async function keepPage(key, response) {
   await cache.put(key, new Response(html, { status: 200, headers }));
   const saved = await cache.keys();
   for (const old of saved.slice(0, Math.max(0, saved.length - MAX_PAGES))) await cache.delete(old);
+}
+
+/* Pages about a patient whose access has ended (revoked, expired, stepped down) go the
+   next time the phone is online: the server lists the patients this account may open. */
+async function forgetClosedPatients(user) {
+  let open;
+  try {
+    const response = await fetch('/api/v1/me/patients', { credentials: 'same-origin', cache: 'no-store' });
+    if (!response.ok) return;
+    open = new Set(((await response.json()).patients || []).map(String));
+  } catch (error) {
+    return; // offline: the server cannot say yet, so keep them until it can
+  }
+  await forgetPatients((id) => !open.has(id), PAGES_PREFIX + user);
+}
+
+async function forgetPatients(closed, only) {
+  for (const name of await pageCaches()) {
+    if (only && name !== only) continue;
+    const cache = await caches.open(name);
+    for (const request of await cache.keys()) {
+      const match = PATIENT_PAGE.exec(new URL(request.url).pathname);
+      if (match && closed(match[1])) await cache.delete(request);
+    }
+  }
 }
 
 async function pageCaches() {

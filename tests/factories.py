@@ -90,6 +90,11 @@ class Clinic:
                 name, UserKind.CLINICIAN, discipline=discipline, job_title=job_title
             )
 
+    def caregiver(self, name: str = "Sam Morgan") -> Person:
+        """A family caregiver's own account (with no grant yet)."""
+        with self._session():
+            return self._account(name, UserKind.CAREGIVER)
+
     def patient(self, given: str = "Robin", family: str = "Hale") -> PatientRecord:
         """A patient record with the account the patient signs in with."""
         with self._session():

@@ -12,8 +12,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-# Who makes the request. Caregiver relations join when delegated access lands.
-RELATIONS = ("anonymous", "patient", "other_patient", "team", "off_team", "admin")
+from tests import caregiver_rules
+
+# Who makes the request.
+RELATIONS = (
+    "anonymous",
+    "patient",
+    "other_patient",
+    "team",
+    "off_team",
+    "caregiver",
+    "caregiver_expired",
+    "admin",
+)
 
 # The demo account behind each relation; the patient is Alex unless a case says otherwise.
 ACCOUNTS = {
@@ -22,6 +33,8 @@ ACCOUNTS = {
     "other_patient": "blake@example.com",
     "team": "rivera@example.com",
     "off_team": "chen@example.com",
+    "caregiver": "sam@example.com",  # Alex's grant: plan, goals, log, messages; no sensitive
+    "caregiver_expired": "pat@example.com",  # Alex's grant ended last month
     "admin": "admin@example.com",
 }
 
@@ -29,6 +42,10 @@ ACCOUNTS = {
 # once here (deny by default), so a new relation need not edit every routes file;
 # a case that differs says so in its own `expect`. relation -> rule(case) -> status.
 DERIVED: dict[str, Callable[[Case], int]] = {
+    "caregiver": caregiver_rules.with_grant(
+        frozenset({"plan:read", "goals:read", "goals:log", "messages"})
+    ),
+    "caregiver_expired": caregiver_rules.without_grant,
     # An administrator relates to no patient and is no clinician: wherever another
     # patient (signed in, no relation to Alex, no clinic) is refused, so are they;
     # pages about one's own account answer them as anyone signed in.

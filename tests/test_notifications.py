@@ -222,6 +222,7 @@ def test_saving_preferences(app, demo):
             "category_replies": "y",
             "category_reminders": "y",
             "category_decisions": "y",
+            "category_caregiving": "y",  # who helps them (portal/caregivers)
             "reminder_time": "18:30",
             "quiet_start": "21:30",
             "quiet_end": "07:00",

@@ -50,7 +50,7 @@ def _without_tokens(html: str) -> str:
 
 
 @pytest.mark.parametrize("cached", [False, True], ids=["rendered", "cached"])
-@pytest.mark.parametrize("who", ["alex@example.com", "rivera@example.com"])
+@pytest.mark.parametrize("who", ["alex@example.com", "rivera@example.com", "sam@example.com"])
 @pytest.mark.parametrize("page", ["/p/{pid}/plan", "/p/{pid}/", "/p/{pid}/plan/history"])
 def test_plan_pages_query_count_does_not_grow(demo, app, count_queries, who, page, cached):
     """Whether the plan comes from the page cache or is loaded and rendered.

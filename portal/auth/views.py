@@ -43,6 +43,8 @@ def home_url() -> str:
         patient_id = own_patient_id(current_user)
         if patient_id is not None:
             return url_for("careplan.home", patient_id=patient_id)
+    if current_user.kind is UserKind.CAREGIVER:
+        return url_for("caregivers.helping")  # the people they help (or that there are none)
     return url_for("auth.no_patients")
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import and_, bindparam, exists, select
 
 from portal import audit
 from portal.access import Access, Scope, care_team_of
@@ -69,6 +69,25 @@ def _columns(model: type, *names: str) -> list:
     ]
 
 
+def revision_not_sensitive() -> list:
+    """Revisions a reader without the sensitive scope may see: none about a sensitive item.
+
+    Checked against the item as it is now, not only the flag the revision was
+    written with: a revision from before an item was marked sensitive would
+    otherwise still show its old title.
+    """
+    clauses = [PlanRevision.sensitive.is_(False)]
+    for kind, model in (("concern", Concern), ("activity", Activity), ("goal", Goal)):
+        clauses.append(
+            ~exists().where(
+                PlanRevision.item_type == kind,
+                model.id == PlanRevision.item_id,
+                model.sensitivity.is_not(None),
+            )
+        )
+    return clauses
+
+
 @cache
 def _plan_statements(sees_sensitive: bool) -> tuple:
     def live(model: type, retired: Any):
@@ -118,7 +137,7 @@ def _plan_statements(sees_sensitive: bool) -> tuple:
         PlanRevision.version, PlanRevision.summary, PlanRevision.actor_name, PlanRevision.at
     ).where(PlanRevision.patient_id == _PID, PlanRevision.version > bindparam("seen"))
     if not sees_sensitive:
-        changes = changes.where(PlanRevision.sensitive.is_(False))
+        changes = changes.where(*revision_not_sensitive())
     changes = changes.order_by(PlanRevision.version.desc()).limit(bindparam("limit"))
     return concerns, goals, activities, changes
 
@@ -240,6 +259,6 @@ def history(access: Access, limit: int = 200) -> list[PlanRevision]:
     access.require(Scope.PLAN_READ)
     query = select(PlanRevision).where(PlanRevision.patient_id == access.patient_id)
     if not access.sees_sensitive:
-        query = query.where(PlanRevision.sensitive.is_(False))
+        query = query.where(*revision_not_sensitive())
     audit.record(access, "read", "plan_history", access.patient_id)
     return list(db.session.scalars(query.order_by(PlanRevision.version.desc()).limit(limit)))

@@ -141,7 +141,7 @@ def record_revision(
             sensitive=sensitive,
         )
     )
-    notify_plan_changed(access, now)
+    notify_plan_changed(access, now, sensitive=sensitive)
     return version
 
 

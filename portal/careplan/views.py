@@ -7,6 +7,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from portal import audit, pagecache
 from portal.access import Access, Scope, patient_view
 from portal.auth.models import Discipline
+from portal.caregivers.reading import helped_by, helpers_of
 from portal.careplan import reading, services
 from portal.careplan.forms import FORMS, TeamMemberForm
 from portal.careplan.services import PlanError
@@ -22,7 +23,9 @@ def home(access: Access):
         return redirect(url_for("careplan.plan", patient_id=access.patient_id))
     plan = reading.load_plan(access, reading.plan_state(access), whole=False)
     reading.record_read(access)
-    return render_template("careplan/home.html", access=access, plan=plan)
+    # A patient who also helps others sees whom, with a way to switch (portal/caregivers).
+    helped = helped_by(access.actor_id) if access.is_self else []
+    return render_template("careplan/home.html", access=access, plan=plan, helped=helped)
 
 
 @bp.get("/plan")
@@ -165,9 +168,13 @@ def team(access: Access):
 
         raise AccessDenied(Scope.TEAM_MANAGE)
     members = reading.load_team(access.patient_id)
+    # The patient and their team see who else helps and what each may do; caregivers do not.
+    helpers = helpers_of(access.patient_id) if not access.is_caregiver else []
     audit.record(access, "read", "care_team", access.patient_id)
     status = 422 if request.method == "POST" else 200
-    return render_template("careplan/team.html", access=access, members=members, form=form), status
+    return render_template(
+        "careplan/team.html", access=access, members=members, form=form, helpers=helpers
+    ), status
 
 
 @bp.post("/team/<int:member_id>/remove")

@@ -299,7 +299,9 @@ def load_goal_page(
     known = {access.actor_id: access.actor_name}
     if access.patient_user_id is not None:
         known[access.patient_user_id] = access.patient_name
-    wanted = {goal.proposed_by_id, goal.agreed_by_id}
+    # Entries someone else logged for the patient (a caregiver) are signed with their name.
+    wanted = {goal.proposed_by_id, goal.agreed_by_id} | {e.created_by_id for e in entries}
+    wanted.discard(None)
     people = {i: known[i] for i in wanted if i in known}
     people.update(names(wanted - people.keys()))
     if mark_read and messages and messages[-1].id > last_read:

@@ -19,6 +19,7 @@ from portal.goals import inputs
 from portal.goals.lifecycle import patient_activity
 from portal.goals.models import GoalMessage, GoalRead
 from portal.goals.reading import PAGE_MESSAGES, get_goal, goal_path, mark_thread_read
+from portal.notifications.services import patient_recipients
 
 
 def list_messages(access: Access, goal_id: int, limit: int = PAGE_MESSAGES) -> list[GoalMessage]:
@@ -46,6 +47,8 @@ def _role(access: Access) -> str:
         return access.team_role or "Care team"
     if access.is_self:
         return "Patient"
+    if access.is_caregiver:  # shown as "Sam Morgan · Caregiver for Alex Morgan"
+        return f"Caregiver for {access.patient_name}"[:120]
     return access.relation.value.replace("_", " ").capitalize()
 
 
@@ -74,10 +77,13 @@ def post_message(access: Access, goal_id: int, body: Any) -> GoalMessage:
     if access.is_care_team:
         goal.awaiting_reply_since = None
         goal.last_team_reply_at = now
-        if access.patient_user_id is not None:
+        recipients = patient_recipients(
+            access.patient_user_id, access.patient_id, sensitive=goal.sensitive
+        )
+        if recipients:
             notifications.enqueue(
                 "goal_reply",
-                [access.patient_user_id],
+                recipients,
                 url=goal_path(access.patient_id, goal.id),
                 patient_id=access.patient_id,
             )

@@ -76,6 +76,12 @@ CATEGORIES: dict[str, Category] = {
             frozenset({PATIENT}),
         ),
         Category(
+            "caregiving",
+            "People who help",
+            "When someone accepts, changes or ends access to a patient's information.",
+            frozenset({PATIENT, CAREGIVER}),
+        ),
+        Category(
             "activity",
             "Patient activity",
             "When a patient on your panel logs progress or writes to the team. "
@@ -156,6 +162,36 @@ KINDS: dict[str, Kind] = {
             "New answer from your care team",
             "Sign in to CareCircle to read it.",
             topic="decision-reply",
+        ),
+        # Caregiving (portal/caregivers): names of people only, in the mail; none here.
+        Kind(
+            "caregiver_joined",
+            "caregiving",
+            "Someone you invited has joined",
+            "Sign in to CareCircle to see who helps you.",
+            topic="caregiver-joined",
+        ),
+        Kind(
+            "caregiving_changed",
+            "caregiving",
+            "Your access in CareCircle changed",
+            "Sign in to CareCircle to see what you can do now.",
+            topic="caregiving-changed",
+        ),
+        Kind(
+            "caregiving_ended",
+            "caregiving",
+            "Access in CareCircle has ended",
+            "Sign in to CareCircle to see who can help.",
+            topic="caregiving-ended",
+        ),
+        Kind(
+            "caregiver_grant_ending",
+            "caregiving",
+            "Access you gave ends soon",
+            "Sign in to CareCircle to renew it.",
+            urgency="low",
+            topic="caregiver-ending",
         ),
     ]
 }

@@ -21,6 +21,7 @@ from flask import current_app
 from sqlalchemy import delete, func, select
 
 from portal.auth.models import User
+from portal.caregivers.reading import notified_caregivers
 from portal.db import utcnow
 from portal.extensions import db
 from portal.notifications.endpoints import endpoint_allowed, endpoint_origin
@@ -190,15 +191,20 @@ def unsubscribe(user_id: int, subscription_id: int) -> bool:
 # -- notices other features raise -------------------------------------------------------------
 
 
-def patient_recipients(patient_user_id: int | None, patient_id: int) -> list[int]:
-    """Who hears about the patient's own news: the patient's account.
+def patient_recipients(
+    patient_user_id: int | None, patient_id: int, *, sensitive: bool = False
+) -> list[int]:
+    """Who hears about the patient's own news: the patient, and caregivers granted `notify`.
 
-    Caregivers holding the `notify` scope join here once delegated access exists.
+    News about a sensitive item reaches only caregivers whose grant includes
+    sensitive items (never a guardian, whose view of them depends on the age):
+    a notice, even without words, would be a trace of a hidden item.
     """
-    return [patient_user_id] if patient_user_id is not None else []
+    recipients = [patient_user_id] if patient_user_id is not None else []
+    return recipients + notified_caregivers(patient_id, sensitive=sensitive)
 
 
-def notify_plan_changed(access, now: datetime | None = None) -> list:
+def notify_plan_changed(access, now: datetime | None = None, *, sensitive: bool = False) -> list:
     """A change to the patient's plan: tell the patient, at most once an hour.
 
     Called by the care plan services with the Access of whoever changed it; a
@@ -206,7 +212,9 @@ def notify_plan_changed(access, now: datetime | None = None) -> list:
     """
     recipients = [
         uid
-        for uid in patient_recipients(access.patient_user_id, access.patient_id)
+        for uid in patient_recipients(
+            access.patient_user_id, access.patient_id, sensitive=sensitive
+        )
         if uid != access.actor_id
     ]
     if not recipients:

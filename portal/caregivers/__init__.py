@@ -1,0 +1,1 @@
+"""Family caregivers and guardians: invitations, grants, scopes, expiry and revocation."""

@@ -107,6 +107,13 @@ ROUTES = [
     Case("admin.disable", ADMIN_DONE, method="POST", args=blake),
     Case("admin.enable", ADMIN_DONE, method="POST", args=blake),
     Case("admin.resend", ADMIN_DONE, method="POST", args=waiting_user),
+    Case(
+        "admin.correct_email",
+        ADMIN_DONE,
+        method="POST",
+        args=waiting_user,
+        form=lambda demo: {"email": "kim.new@example.org"},
+    ),
     Case("enrolment.new_patient", ENROLERS, **NO_ARGS),
     Case("enrolment.new_patient", ENROLED, method="POST", form=new_patient, **NO_ARGS),
     # Alex's account status is the care team's; an administrator has no relation to Alex.

@@ -262,3 +262,32 @@ def test_create_admin_refuses_an_address_in_use(app):
         app, "--email=ops@example.org", "--name=Robin", f"--password={NEW_PASSWORD}"
     )
     assert result.exit_code == 1 and "already exists" in result.output
+
+
+def test_a_mistyped_address_is_corrected_and_the_link_goes_there(app, admin, smtp):  # noqa: F811
+    admin.submit(
+        "/admin/clinicians/new",
+        {"name": "Kim", "email": "kim@exmaple.org", "discipline": "nursing"},
+    )
+    with app.app_context():
+        kim = db.session.scalar(select(User.id).where(User.email == "kim@exmaple.org"))
+    wrong = LINK.search(smtp.one_to("kim@exmaple.org").text).group(0)
+    taken = admin.submit(f"/admin/accounts/{kim}/email", {"email": ADMIN})
+    assert taken.status_code == 422 and "already uses this email" in text_of(taken)
+    fixed = admin.submit(f"/admin/accounts/{kim}/email", {"email": "Kim@Example.org"})
+    assert fixed.status_code == 302
+    right = LINK.search(smtp.one_to("kim@example.org").text).group(0)
+    client = app.test_client()
+    assert client.get(wrong.removeprefix("http://localhost")).status_code == 410
+    assert client.get(right.removeprefix("http://localhost")).status_code == 302
+    assert ("admin", None, "user") in _audit(app, "correct_email")
+
+
+def test_an_account_in_use_keeps_its_address(app, admin, smtp):  # noqa: F811
+    doctor = Clinic(app).clinician()
+    answer = admin.submit(f"/admin/accounts/{doctor.id}/email", {"email": "new@example.org"})
+    assert answer.status_code == 422 and "changes their own email address" in text_of(answer)
+    with app.app_context():
+        assert db.session.get(User, doctor.id).email == doctor.email
+    smtp.deliver()
+    assert smtp.messages == []

@@ -140,7 +140,7 @@ def test_seed_demo_twice_does_no_harm(app):
     assert "alex@example.com" in first.output and "demo-password-2026" in first.output
     listed = [line.split()[0] for line in first.output.splitlines() if "@example.com" in line]
     assert listed == sorted(
-        listed, key=["patient", "clinician", "caregiver"].index
+        listed, key=["patient", "clinician", "caregiver", "admin"].index
     )  # patients first
     with app.app_context():
         counts = (

@@ -43,3 +43,15 @@ class NewClinicianForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button and its CSRF token."""
+
+
+class CorrectEmailForm(FlaskForm):
+    email = EmailField(
+        "Correct email address",
+        validators=[
+            DataRequired("Enter the email address"),
+            Email("Enter an email address like name@example.com"),
+            Length(max=254, message="Enter an email address of 254 characters or fewer"),
+        ],
+        render_kw={"spellcheck": "false", "autocapitalize": "none", "autocomplete": "off"},
+    )

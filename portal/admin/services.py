@@ -15,7 +15,7 @@ from sqlalchemy import func, or_, select
 
 from portal import audit
 from portal.auth.models import Discipline, User, UserKind
-from portal.auth.services import end_sessions
+from portal.auth.services import end_sessions, normalize_email
 from portal.enrolment import activation
 from portal.extensions import db
 
@@ -140,3 +140,21 @@ def resend_activation(admin: User, user: User) -> None:
         raise AdminRefused(f"{user.name} has set up their account already.")
     activation.send_link(user)
     _audit(admin, "resend_activation", user.id)
+
+
+def correct_email(admin: User, user: User, new_email: str) -> None:
+    """Fix the address of an account not set up yet and send the link there; the old link stops.
+
+    Only a waiting account: one in use changes its own address, confirmed from
+    the new mailbox (portal/auth/account.py). Raises AdminRefused, EmailTaken.
+    """
+    if user.activated_at is not None or not user.is_active_account:
+        raise AdminRefused(f"{user.name} changes their own email address from their account.")
+    address = normalize_email(new_email)
+    if address != user.email:
+        if activation.email_taken(address):
+            raise activation.EmailTaken(address)
+        user.email = address
+        db.session.flush()
+    activation.send_link(user)  # retires the link sent to the wrong address
+    _audit(admin, "correct_email", user.id)

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 
 from portal.admin import services
-from portal.admin.forms import ActionForm, NewClinicianForm
+from portal.admin.forms import ActionForm, CorrectEmailForm, NewClinicianForm
 from portal.auth.models import Discipline, User, UserKind
 from portal.enrolment import activation
 from portal.extensions import db
@@ -70,13 +70,38 @@ def account(user_id: int):
     user = services.account(current_user, user_id)
     if user is None:
         abort(404)
+    return _account_page(user, CorrectEmailForm(data={"email": user.email}))
+
+
+def _account_page(user: User, email_form: CorrectEmailForm, status: int = 200):
     return render_template(
         "admin/account.html",
         person=user,
         state=services.state_of(user),
         link=activation.pending_link(user.id),
         form=ActionForm(),
-    )
+        email_form=email_form,
+    ), status
+
+
+@bp.post("/accounts/<int:user_id>/email")
+def correct_email(user_id: int):
+    """A typo in the address of an account not set up yet: fix it and send the link there."""
+    user = _user(user_id)
+    form = CorrectEmailForm()
+    if form.validate_on_submit():
+        try:
+            services.correct_email(current_user, user, form.email.data)
+        except services.AdminRefused as refused:
+            form.form_errors.append(str(refused))
+        except activation.EmailTaken:
+            form.email.errors.append("Another account already uses this email address")
+        else:
+            flash(
+                f"We have sent a new link to {user.email}. Earlier links no longer work.", "success"
+            )
+            return redirect(url_for("admin.account", user_id=user.id))
+    return _account_page(user, form, 422)
 
 
 def _act(user_id: int, action, done: str):

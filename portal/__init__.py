@@ -75,7 +75,7 @@ def register_migrations(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from portal import api, health
-    from portal.auth import account_views
+    from portal.auth import account_views, mfa_views
     from portal.auth import views as auth_views
     from portal.careplan import views as careplan_views
     from portal.clinic import views as clinic_views
@@ -87,6 +87,7 @@ def register_blueprints(app: Flask) -> None:
         health.bp,
         auth_views.bp,
         account_views.bp,
+        mfa_views.bp,
         careplan_views.bp,
         clinic_views.bp,
         goals_views.bp,

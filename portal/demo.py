@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from sqlalchemy import delete, func, select
 
+from portal.auth.demo import enrol_staff
 from portal.auth.models import Discipline, User, UserKind
 from portal.auth.services import create_user
 from portal.careplan import services as plan
@@ -80,6 +81,7 @@ def seed() -> int:
     for email, name in CAREGIVERS:
         users[email], new = _account(email, name, UserKind.CAREGIVER)
         created += new
+    enrol_staff(users)  # demo clinicians' authenticator secret (portal/auth/demo.py)
     new_patients = []
     for email, given, family, born in PATIENTS:
         users[email], new = _account(email, f"{given} {family}", UserKind.PATIENT)

@@ -1,6 +1,7 @@
 """Imports every model so the metadata (and Alembic) knows every table."""
 
 from portal.audit.models import AuditEvent, AuditEventPatient
+from portal.auth.mfa_models import RecoveryCode, TotpCredential
 from portal.auth.models import AuthSession, LoginThrottle, User
 from portal.auth.tokens import AccountToken
 from portal.careplan.models import (
@@ -46,5 +47,7 @@ __all__ = [
     "ProgressEntryRevision",
     "PushDelivery",
     "PushSubscription",
+    "RecoveryCode",
+    "TotpCredential",
     "User",
 ]

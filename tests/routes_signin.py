@@ -6,6 +6,8 @@ relation here is either fully signed in or not at all, so each is sent to sign i
 Demo clinicians have a second factor; demo patients have none yet.
 """
 
+import uuid
+
 from tests.conftest import DEMO_PASSWORD
 from tests.matrix import LOGIN, RELATIONS, Case
 
@@ -68,4 +70,33 @@ ROUTES = [
         method="POST",
         args=lambda demo: {"user_id": demo.users["rivera@example.com"]},
     ),
+]
+
+
+def alex_other_session(demo) -> dict:
+    """A live session of Alex's on another phone, made for each request of the matrix."""
+    from portal.auth.models import AuthSession
+    from portal.extensions import db
+
+    with demo.app.app_context():
+        row = AuthSession(
+            token_hash=uuid.uuid4().hex + uuid.uuid4().hex,
+            user_id=demo.users["alex@example.com"],
+            user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Safari/604.1",
+        )
+        db.session.add(row)
+        db.session.commit()
+        return {"session_id": row.id}
+
+
+ROUTES += [
+    Case("signin.devices", by_kind(200, 200), **NO_ARGS),
+    # Only the account's own other sessions; anyone else's is not there (404).
+    Case(
+        "signin.sign_out_device",
+        {**by_kind(404, 404), "patient": 302},
+        method="POST",
+        args=alex_other_session,
+    ),
+    Case("signin.sign_out_others", by_kind(302, 302), method="POST", **NO_ARGS),
 ]

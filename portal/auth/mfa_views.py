@@ -11,7 +11,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_login import current_user, login_required, login_user
 
 from portal.auth import account, mfa, services, throttle
-from portal.auth.forms import CodeForm, CurrentPasswordForm
+from portal.auth import devices as devices_service
+from portal.auth.forms import CodeForm, ConfirmForm, CurrentPasswordForm
 from portal.auth.models import User, UserKind
 from portal.auth.services import SignInRefused
 from portal.auth.views import NEXT_KEY, SESSION_TOKEN_KEY, _safe_next, home_url
@@ -227,3 +228,40 @@ def admin_reset(user_id: int):
         "success",
     )
     return redirect(_safe_next(request.form.get("next")) or url_for("auth.index"))
+
+
+# -- "Your devices" -------------------------------------------------------------------
+
+
+@bp.get("/account/devices")
+@login_required
+def devices():
+    """The account's signed-in sessions: device, place, last seen; sign any of them out."""
+    found = devices_service.live_sessions(
+        current_user.id, current_user.kind, current_user.session_id, request.remote_addr
+    )
+    return render_template("account/devices.html", devices=found, form=ConfirmForm())
+
+
+@bp.post("/account/devices/<int:session_id>/sign-out")
+@login_required
+def sign_out_device(session_id: int):
+    if session_id == current_user.session_id:
+        abort(400)  # this device signs out with the usual button (it also clears its data)
+    if not devices_service.sign_out_device(current_user.id, session_id):
+        abort(404)  # not this account's, or already ended: nothing to say about others
+    flash("That device is signed out. It needs your password to come back.", "success")
+    return redirect(url_for("signin.devices"))
+
+
+@bp.post("/account/devices/sign-out-others")
+@login_required
+def sign_out_others():
+    count = devices_service.sign_out_others(current_user.id, current_user.session_id)
+    flash(
+        f"Signed out on {count} other device{'' if count == 1 else 's'}."
+        if count
+        else "You were not signed in anywhere else.",
+        "success",
+    )
+    return redirect(url_for("signin.devices"))

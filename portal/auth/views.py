@@ -112,6 +112,8 @@ def _sign_out(message: str):
 
 @bp.post("/logout")
 def logout():
+    if current_user.is_authenticated:
+        services.security_event(current_user.id, "signed_out")
     return _sign_out("You are signed out. Nothing of yours is left on this device.")
 
 

@@ -7,7 +7,10 @@
    - cc-pages-u<user id>: the pages a signed-in user opened, kept for reading
      offline. Only one user's pages are ever kept: a page of another user drops
      the rest. The page script deletes them at sign-out, and the server's
-     Clear-Site-Data header drops everything.
+     Clear-Site-Data header drops everything. Each saved page carries the end
+     of its session (X-CC-Session-Ends, from the server's X-CC-Session-Left
+     seconds, on this phone's clock): once the newest of a user's pages says
+     the session has timed out, all that user's pages are deleted, not shown.
    API responses are never cached. */
 /* global CC_VERSION, CC_SHELL, CC_OFFLINE_URL */
 'use strict';
@@ -121,6 +124,9 @@ async function keepPage(key, response) {
   const headers = new Headers(response.headers);
   headers.delete('Content-Length');
   headers.set('X-CC-Saved-At', new Date().toISOString());
+  const left = parseInt(response.headers.get('X-CC-Session-Left') || '', 10);
+  if (!Number.isFinite(left)) return; // no session end known: nothing is kept
+  headers.set('X-CC-Session-Ends', new Date(Date.now() + left * 1000).toISOString());
   const entities = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&#39;': "'", '&quot;': '"', '&#34;': '"' };
   const text = title ? title[1].trim().replace(/&(amp|lt|gt|quot|#39|#34);/g, (m) => entities[m]) : '';
   headers.set('X-CC-Title', encodeURIComponent(text));
@@ -130,8 +136,27 @@ async function keepPage(key, response) {
   for (const old of saved.slice(0, Math.max(0, saved.length - MAX_PAGES))) await cache.delete(old);
 }
 
+/* The user caches whose session has not timed out; the others are deleted on the way.
+   A session's end is the latest any of its pages was given (each request pushes it on). */
 async function pageCaches() {
-  return (await caches.keys()).filter((name) => name.startsWith(PAGES_PREFIX));
+  const names = (await caches.keys()).filter((name) => name.startsWith(PAGES_PREFIX));
+  const live = [];
+  for (const name of names) {
+    if (await sessionEnded(name)) await caches.delete(name);
+    else live.push(name);
+  }
+  return live;
+}
+
+async function sessionEnded(name) {
+  const cache = await caches.open(name);
+  let latest = 0;
+  for (const request of await cache.keys()) {
+    const hit = await cache.match(request);
+    const ends = Date.parse((hit && hit.headers.get('X-CC-Session-Ends')) || '');
+    if (!Number.isNaN(ends) && ends > latest) latest = ends;
+  }
+  return latest <= Date.now();
 }
 
 /* Drop every user's saved pages except `user`'s (all of them when user is null). */

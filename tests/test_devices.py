@@ -129,3 +129,24 @@ def test_clinicians_idle_out_after_15_minutes_patients_after_30(demo, app, email
         db.session.commit()
     response = client.get("/account")
     assert (response.status_code == 200) is kept
+
+
+@pytest.mark.parametrize(("email", "minutes"), [("rivera@example.com", 15), (ALEX, 30)])
+def test_pages_say_how_long_their_session_lasts(demo, app, email, minutes):
+    """The service worker keeps this with each saved page (tests/browser/test_session_expiry.py)."""
+    client = demo.login(email)
+    left = int(client.get("/account").headers["X-CC-Session-Left"])
+    assert minutes * 60 - 5 <= left <= minutes * 60
+    with app.app_context():  # the absolute limit comes first near the end of the day
+        db.session.execute(
+            update(AuthSession).values(
+                created_at=utcnow()
+                - timedelta(hours=app.config["SESSION_ABSOLUTE_HOURS"])
+                + timedelta(minutes=2)
+            )
+        )
+        db.session.commit()
+    assert 100 <= int(client.get("/account").headers["X-CC-Session-Left"]) <= 120
+    # Not on what the worker never saves, nor for nobody.
+    assert "X-CC-Session-Left" not in client.get("/manifest.webmanifest").headers
+    assert "X-CC-Session-Left" not in PortalClient(app).get("/login").headers

@@ -108,6 +108,7 @@ def test_wrong_codes_are_throttled(demo, app):
         assert client.submit("/login/code", {"code": wrong}).status_code == 422
     refused = client.submit("/login/code", {"code": right})
     assert refused.status_code == 429 and "try again in" in text_of(refused)
+    assert int(refused.headers["Retry-After"]) > 0
 
 
 def test_a_sign_in_left_half_done_expires(demo, app):

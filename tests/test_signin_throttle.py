@@ -170,3 +170,21 @@ def test_a_quiet_day_forgets_old_failures(app):
     with app.app_context():
         row = db.session.get(LoginThrottle, services._throttle_key(patient.email))
         assert row.failures == 1
+
+
+def test_a_new_password_from_the_mailbox_opens_the_lock(app, smtp):  # noqa: F811
+    """The owner is never locked out for good: a reset link proves the mailbox is theirs."""
+    patient = Clinic(app).patient()
+    stranger = _client(app, "81.2.69.160")
+    for _ in range(app.config["LOGIN_LOCK_AFTER"]):
+        _sign_in(stranger, patient.email, "not the password")
+    owner = _client(app, "93.184.216.34")
+    assert _sign_in(owner, patient.email, DEMO_PASSWORD).status_code == 429
+    owner.submit("/forgot-password", {"email": patient.email})
+    smtp.deliver()
+    mail = next(m for m in smtp.to(patient.email) if "reset-password" in m.text)
+    link = re.search(r"http://localhost(/reset-password/\S+)", mail.text)[1]
+    assert owner.get(link).status_code == 302
+    new_password = "a quiet walk along the canal"
+    assert owner.submit("/reset-password", {"password": new_password}).status_code == 302
+    assert _sign_in(owner, patient.email, new_password).status_code == 302

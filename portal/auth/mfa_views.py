@@ -7,7 +7,17 @@ API answers as to a stranger. The code form's field is named `code`.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user
 
 from portal.auth import account, mfa, services, throttle
@@ -67,8 +77,10 @@ def code():
         now = utcnow()
         wait = throttle.wait([code_key], now)
         if wait is not None:
-            form.form_errors.append(SignInRefused(wait).message)
-            return render_template("auth/second_step.html", form=form, recovery=recovery), 429
+            refused = SignInRefused(wait)
+            form.form_errors.append(refused.message)
+            page = render_template("auth/second_step.html", form=form, recovery=recovery)
+            return page, 429, refused.retry_after
         if mfa.verify(pending.user_id, form.code.data, now):
             throttle.clear(code_key)
             if _finish(pending) is None:
@@ -162,6 +174,7 @@ def _password_checked(form: CurrentPasswordForm) -> int | None:
         ok = account.current_password_ok(_me(), form.current_password.data)
     except SignInRefused as refused:
         form.form_errors.append(refused.message)
+        g.retry_after = refused.retry_after
         return 429
     if not ok:
         form.current_password.errors.append(WRONG_PASSWORD)
@@ -188,7 +201,8 @@ def turn_off():
             return redirect(url_for("signin.settings"))
     elif request.method == "POST":
         status = 422
-    return render_template("account/two_step_off.html", form=form, required=required), status
+    page = render_template("account/two_step_off.html", form=form, required=required)
+    return page, status, g.get("retry_after", {})
 
 
 @bp.route("/account/two-step/recovery-codes", methods=["GET", "POST"])
@@ -209,7 +223,8 @@ def recovery_codes():
             )
     elif request.method == "POST":
         status = 422
-    return render_template("account/recovery_codes_new.html", form=form), status
+    page = render_template("account/recovery_codes_new.html", form=form)
+    return page, status, g.get("retry_after", {})
 
 
 @bp.post("/admin/users/<int:user_id>/second-factor/reset")
@@ -228,6 +243,26 @@ def admin_reset(user_id: int):
         "success",
     )
     return redirect(_safe_next(request.form.get("next")) or url_for("auth.index"))
+
+
+# -- saved pages end with their session ---------------------------------------------
+
+SESSION_LEFT_HEADER = "X-CC-Session-Left"
+
+
+@bp.after_app_request
+def session_left(response):
+    """Tell the service worker how long this page's session lasts (seconds, clock-skew free).
+
+    It stores the end with each page it saves for offline reading, and deletes
+    them, rather than showing them, once the session would have timed out.
+    """
+    user = g.get("_login_user")  # only if this request loaded the user: no query here
+    ends = getattr(user, "session_ends", None)
+    if ends is not None and response.mimetype == "text/html":
+        left = max(0, int((ends - utcnow()).total_seconds()))
+        response.headers[SESSION_LEFT_HEADER] = str(left)
+    return response
 
 
 # -- "Your devices" -------------------------------------------------------------------

@@ -35,6 +35,11 @@ class SignInRefused(Exception):
         self.wait = wait
 
     @property
+    def retry_after(self) -> dict[str, str]:
+        """The Retry-After header of the 429 that answers this refusal."""
+        return {"Retry-After": str(max(1, int(self.wait.total_seconds())))}
+
+    @property
     def message(self) -> str:
         seconds = max(1, int(self.wait.total_seconds()))
         when = f"{(seconds + 59) // 60} minutes" if seconds >= 90 else f"{seconds} seconds"
@@ -68,6 +73,7 @@ def _dummy_hash() -> str:
 
 
 def _throttle_key(email: str) -> str:
+    """The sign-in counter of an email address (hashed: the table holds no addresses)."""
     return hashlib.sha256(normalize_email(email).encode()).hexdigest()
 
 
@@ -176,6 +182,9 @@ class SignedInUser(UserMixin):
     job_title: str | None
     timezone: str
     session_id: int
+    # When this session ends if nothing else happens (idle or absolute limit):
+    # saved pages carry it, so the phone stops showing them offline then.
+    session_ends: datetime | None = None
 
     @property
     def is_clinician(self) -> bool:
@@ -320,7 +329,9 @@ def check_session(token: str, user_id: str) -> SessionCheck:
         return SessionCheck(None)
     if now - last_seen_at > LAST_SEEN_RESOLUTION:
         _seen_at_commit(session_id, now)
-    return SessionCheck(SignedInUser(*row[3:-1], session_id=session_id))
+        last_seen_at = now
+    ends = min(last_seen_at + idle, created_at + lifetime)
+    return SessionCheck(SignedInUser(*row[3:-1], session_id=session_id, session_ends=ends))
 
 
 def second_factor_required(kind: UserKind | str) -> bool:

@@ -63,8 +63,7 @@ def login():
             )
         except services.SignInRefused as refused:
             form.form_errors.append(refused.message)
-            seconds = max(1, int(refused.wait.total_seconds()))
-            return render_template("auth/login.html", form=form), 429, {"Retry-After": seconds}
+            return render_template("auth/login.html", form=form), 429, refused.retry_after
         if user is not None:
             previous = session.get(SESSION_TOKEN_KEY)
             if previous:

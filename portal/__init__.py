@@ -78,7 +78,7 @@ def register_blueprints(app: Flask) -> None:
     from portal import api, health
     from portal.admin import views as admin_views
     from portal.audit import views as audit_views
-    from portal.auth import account_views, profile_views
+    from portal.auth import account_views, mfa_views, profile_views
     from portal.auth import views as auth_views
     from portal.caregivers import views as caregiver_views
     from portal.careplan import views as careplan_views
@@ -95,6 +95,7 @@ def register_blueprints(app: Flask) -> None:
         auth_views.bp,
         account_views.bp,
         profile_views.bp,
+        mfa_views.bp,
         careplan_views.bp,
         caregiver_views.bp,
         clinic_views.bp,

@@ -162,6 +162,15 @@ def load(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[s
         # Sessions: revocable on the server, idle and absolute limits in minutes.
         "SESSION_IDLE_MINUTES": _int("SESSION_IDLE_MINUTES", 30),
         "SESSION_ABSOLUTE_HOURS": _int("SESSION_ABSOLUTE_HOURS", 12),
+        # Clinicians and administrators reach many patients' records: a shorter idle limit.
+        "STAFF_SESSION_IDLE_MINUTES": _int("STAFF_SESSION_IDLE_MINUTES", 15),
+        # Two-step sign-in (TOTP): required for these kinds of account, offered to the others.
+        "MFA_REQUIRED": _bool("MFA_REQUIRED", True),
+        "MFA_REQUIRED_KINDS": tuple(
+            kind.strip()
+            for kind in os.environ.get("MFA_REQUIRED_KINDS", "clinician,admin").split(",")
+            if kind.strip()
+        ),
         "SESSION_COOKIE_NAME": "cc_session",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -177,6 +186,9 @@ def load(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[s
         "LOGIN_SLOW_AFTER": _int("LOGIN_SLOW_AFTER", 3),
         "LOGIN_LOCK_AFTER": _int("LOGIN_LOCK_AFTER", 8),
         "LOGIN_LOCK_MINUTES": _int("LOGIN_LOCK_MINUTES", 15),
+        # The same per client address, wider: a clinic's staff may share one address.
+        "LOGIN_ADDRESS_SLOW_AFTER": _int("LOGIN_ADDRESS_SLOW_AFTER", 20),
+        "LOGIN_ADDRESS_LOCK_AFTER": _int("LOGIN_ADDRESS_LOCK_AFTER", 60),
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the server-side session
         "WTF_CSRF_SSL_STRICT": production,
         "WTF_CSRF_HEADERS": ["X-CSRFToken", "X-CSRF-Token"],

@@ -16,6 +16,7 @@ from decimal import Decimal
 from sqlalchemy import delete, func, select
 
 from portal.admin.demo import seed_admin
+from portal.auth.demo import enrol_staff
 from portal.auth.models import Discipline, User, UserKind
 from portal.auth.services import create_user
 from portal.caregivers.demo import caregiver_demo
@@ -85,6 +86,7 @@ def seed() -> int:
         users[email], new = _account(email, name, UserKind.CAREGIVER)
         created += new
     created += seed_admin(DEMO_PASSWORD)
+    enrol_staff(users)  # demo clinicians' authenticator secret (portal/auth/demo.py)
     new_patients = []
     for email, given, family, born in PATIENTS:
         users[email], new = _account(email, f"{given} {family}", UserKind.PATIENT)

@@ -1,6 +1,7 @@
 """Imports every model so the metadata (and Alembic) knows every table."""
 
 from portal.audit.models import AuditEvent, AuditEventPatient
+from portal.auth.mfa_models import RecoveryCode, TotpCredential
 from portal.auth.models import AuthSession, LoginThrottle, User
 from portal.auth.tokens import AccountToken
 from portal.caregivers.models import Grant, Invitation
@@ -74,6 +75,8 @@ __all__ = [
     "ProgressEntryRevision",
     "PushDelivery",
     "PushSubscription",
+    "RecoveryCode",
     "SureAnswer",
+    "TotpCredential",
     "User",
 ]

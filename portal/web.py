@@ -52,7 +52,8 @@ def register_request_hooks(app: Flask) -> None:
         # commits the change with its audit rows; anything else rolls back.
         if not db.session.registry.has():
             pass  # the request never touched the database (static files, health, ...)
-        elif response.status_code < 400 or response.status_code == 422:
+        elif response.status_code < 400 or response.status_code in (422, 429):
+            # 429: a refused sign-in try is still counted (portal/auth/throttle.py).
             db.session.commit()
         else:
             db.session.rollback()

@@ -11,6 +11,10 @@
      the server says the user may no longer open them (a 404 for one of them,
      or /api/v1/me/patients on each page load): a revoked caregiver's phone
      forgets that patient the next time it is online.
+     Each saved page carries the end
+     of its session (X-CC-Session-Ends, from the server's X-CC-Session-Left
+     seconds, on this phone's clock): once the newest of a user's pages says
+     the session has timed out, all that user's pages are deleted, not shown.
    API responses are never cached. */
 /* global CC_VERSION, CC_SHELL, CC_OFFLINE_URL */
 'use strict';
@@ -131,6 +135,9 @@ async function keepPage(key, response) {
   const headers = new Headers(response.headers);
   headers.delete('Content-Length');
   headers.set('X-CC-Saved-At', new Date().toISOString());
+  const left = parseInt(response.headers.get('X-CC-Session-Left') || '', 10);
+  if (!Number.isFinite(left)) return; // no session end known: nothing is kept
+  headers.set('X-CC-Session-Ends', new Date(Date.now() + left * 1000).toISOString());
   const entities = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&#39;': "'", '&quot;': '"', '&#34;': '"' };
   const text = title ? title[1].trim().replace(/&(amp|lt|gt|quot|#39|#34);/g, (m) => entities[m]) : '';
   headers.set('X-CC-Title', encodeURIComponent(text));
@@ -165,8 +172,27 @@ async function forgetPatients(closed, only) {
   }
 }
 
+/* The user caches whose session has not timed out; the others are deleted on the way.
+   A session's end is the latest any of its pages was given (each request pushes it on). */
 async function pageCaches() {
-  return (await caches.keys()).filter((name) => name.startsWith(PAGES_PREFIX));
+  const names = (await caches.keys()).filter((name) => name.startsWith(PAGES_PREFIX));
+  const live = [];
+  for (const name of names) {
+    if (await sessionEnded(name)) await caches.delete(name);
+    else live.push(name);
+  }
+  return live;
+}
+
+async function sessionEnded(name) {
+  const cache = await caches.open(name);
+  let latest = 0;
+  for (const request of await cache.keys()) {
+    const hit = await cache.match(request);
+    const ends = Date.parse((hit && hit.headers.get('X-CC-Session-Ends')) || '');
+    if (!Number.isNaN(ends) && ends > latest) latest = ends;
+  }
+  return latest <= Date.now();
 }
 
 /* Drop every user's saved pages except `user`'s (all of them when user is null). */

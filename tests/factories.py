@@ -26,13 +26,15 @@ from typing import Any
 from flask import Flask
 
 from portal.access import Access, resolve
+from portal.auth import mfa
+from portal.auth.demo import DEMO_TOTP_SECRET
 from portal.auth.models import Discipline, User, UserKind
 from portal.auth.services import create_user
 from portal.careplan.models import CareTeamMember
 from portal.extensions import db
 from portal.goals import entries, lifecycle, threads
 from portal.patients import Patient
-from tests.conftest import DEMO_PASSWORD, PortalClient
+from tests.conftest import DEMO_PASSWORD, PortalClient, second_step
 
 _numbers = itertools.count(1)
 
@@ -86,9 +88,12 @@ class Clinic:
     ) -> Person:
         """A clinician of the practice (on no team yet)."""
         with self._session():
-            return self._account(
+            person = self._account(
                 name, UserKind.CLINICIAN, discipline=discipline, job_title=job_title
             )
+            # Clinicians must sign in with a second factor: the demo's authenticator secret.
+            mfa.demo_enrol(person.id, DEMO_TOTP_SECRET)
+            return person
 
     def caregiver(self, name: str = "Sam Morgan") -> Person:
         """A family caregiver's own account (with no grant yet)."""
@@ -163,6 +168,7 @@ class Clinic:
         client = self.app.test_client()
         response = client.submit("/login", {"email": email, "password": DEMO_PASSWORD})
         assert response.status_code == 302, response.get_data(as_text=True)
+        second_step(client, email, response)
         return client
 
     def _access(self, user_id: int, patient_id: int) -> Access | None:

@@ -39,6 +39,7 @@ def _password_ok(user: User, form) -> bool | None:
         ok = account.current_password_ok(user, form.current_password.data)
     except SignInRefused as refused:
         form.form_errors.append(refused.message)
+        form.retry_after = refused.retry_after
         return None
     if not ok:
         form.current_password.errors.append(WRONG_PASSWORD)
@@ -54,7 +55,7 @@ def change_password():
         user = _me()
         ok = _password_ok(user, form)
         if ok is None:
-            return render_template("account/change_password.html", form=form), 429
+            return render_template("account/change_password.html", form=form), 429, form.retry_after
         if ok:
             try:
                 account.change_password(
@@ -82,7 +83,7 @@ def change_email():
         user = _me()
         ok = _password_ok(user, form)
         if ok is None:
-            return render_template("account/change_email.html", form=form), 429
+            return render_template("account/change_email.html", form=form), 429, form.retry_after
         if ok:
             account.request_email_change(user, new_email)
             flash(

@@ -1,7 +1,7 @@
 """Sign-in, password reset and account forms."""
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
+from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 
 from portal.auth import passwords
@@ -87,3 +87,24 @@ class ChangeEmailForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     """A button and its CSRF token."""
+
+
+class CodeForm(FlaskForm):
+    """The second step of sign-in: the field is named `code` (a contract in DESIGN.md)."""
+
+    code = StringField(
+        "Code",
+        validators=[
+            DataRequired("Enter the code"),
+            Length(max=20, message="That code is too long"),
+        ],
+        render_kw={
+            "autocomplete": "one-time-code",
+            "spellcheck": "false",
+            "autocapitalize": "none",
+        },
+    )
+
+
+class CurrentPasswordForm(FlaskForm):
+    current_password = _current_password_field()

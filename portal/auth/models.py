@@ -100,6 +100,12 @@ class AuthSession(db.Model):
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
     user_agent: Mapped[str | None] = mapped_column(String(200))
+    # Set while the second step of sign-in is due ("code") or a required second
+    # factor must first be set up ("enrol"): such a session signs nobody in.
+    pending: Mapped[str | None] = mapped_column(String(10))
+    # When this session's second factor was checked (NULL: a password alone).
+    second_factor_at: Mapped[datetime | None]
+    client_addr: Mapped[str | None] = mapped_column(String(45))  # for "Your devices"
 
 
 class LoginThrottle(db.Model):

@@ -17,8 +17,9 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import func, select
 
-from portal.auth import passwords, tokens
+from portal.auth import passwords, throttle, tokens
 from portal.auth.models import User
+from portal.auth.services import _throttle_key as throttle_key
 from portal.auth.services import end_sessions, hash_password, normalize_email
 from portal.auth.tokens import AccountToken, TokenPurpose
 from portal.db import utcnow
@@ -105,6 +106,8 @@ def reset_password(token: str, new_password: str, now: datetime | None = None) -
         raise LinkInvalid  # another request used this link a moment ago
     set_password(user, new_password, now)
     end_sessions(user.id)
+    # The owner proved they hold the mailbox: a lock strangers' guesses closed opens for them.
+    throttle.clear(throttle_key(user.email))
     return user
 
 

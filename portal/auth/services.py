@@ -15,14 +15,17 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal import audit
-from portal.auth import passwords
-from portal.auth.models import AuthSession, Discipline, LoginThrottle, User, UserKind
+from portal.auth import passwords, throttle
+from portal.auth.models import AuthSession, Discipline, User, UserKind
 from portal.db import utcnow
 from portal.extensions import db
+from portal.mail import outbox
 
 # Touch last_seen_at at most this often: idle timeouts are accurate to a
 # minute, and most requests write nothing for the session.
 LAST_SEEN_RESOLUTION = timedelta(seconds=60)
+# Clinicians and administrators: a whole panel of records behind one session.
+STAFF_KINDS = frozenset({"clinician", "admin"})
 
 
 class SignInRefused(Exception):
@@ -31,6 +34,11 @@ class SignInRefused(Exception):
     def __init__(self, wait: timedelta) -> None:
         super().__init__(wait)
         self.wait = wait
+
+    @property
+    def retry_after(self) -> dict[str, str]:
+        """The Retry-After header of the 429 that answers this refusal."""
+        return {"Retry-After": str(max(1, int(self.wait.total_seconds())))}
 
     @property
     def message(self) -> str:
@@ -66,6 +74,7 @@ def _dummy_hash() -> str:
 
 
 def _throttle_key(email: str) -> str:
+    """The sign-in counter of an email address (hashed: the table holds no addresses)."""
     return hashlib.sha256(normalize_email(email).encode()).hexdigest()
 
 
@@ -73,56 +82,89 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def _check_throttle(throttle: LoginThrottle | None, now: datetime) -> None:
-    if throttle is not None and throttle.locked_until and throttle.locked_until > now:
-        raise SignInRefused(throttle.locked_until - now)
+LOCKED_SUBJECT = "Someone is trying to sign in to your CareCircle account"
 
 
-def _record_failure(throttle: LoginThrottle | None, key: str, now: datetime) -> None:
-    cfg = current_app.config
-    if throttle is None:
-        throttle = LoginThrottle(key=key, failures=0)
-        db.session.add(throttle)
-    throttle.failures += 1
-    throttle.last_failure_at = now
-    if throttle.failures >= cfg["LOGIN_LOCK_AFTER"]:
-        throttle.locked_until = now + timedelta(minutes=cfg["LOGIN_LOCK_MINUTES"])
-    elif throttle.failures >= cfg["LOGIN_SLOW_AFTER"]:
-        # 5 s, 10 s, 20 s, ... between attempts before the lock.
-        throttle.locked_until = now + timedelta(
-            seconds=5 * 2 ** (throttle.failures - cfg["LOGIN_SLOW_AFTER"])
-        )
-
-
-def authenticate(email: str, password: str) -> User | None:
+def authenticate(email: str, password: str, client_addr: str | None = None) -> User | None:
     """The active user with these credentials, or None; raises SignInRefused when throttled.
 
     Unknown addresses cost the same hash work and are throttled the same way, so
-    neither the answer nor its timing says whether an account exists.
+    neither the answer nor its timing says whether an account exists. Failures
+    count against the address typed and the client's address (portal/auth/throttle.py).
     """
-    key = _throttle_key(email)
+    account_key = _throttle_key(email)
+    keys = [account_key]
+    if client_addr:
+        keys.append(throttle.key("addr", client_addr))
     now = utcnow()
-    throttle = db.session.get(LoginThrottle, key)
-    try:
-        _check_throttle(throttle, now)
-    except SignInRefused:
-        # The 429 rolls back; the attempt is kept. No account is named: not even
-        # the trail says whether the address has one.
-        audit.record_event(None, "sign_in_throttled", "account", keep=True)
-        raise
+    wait = throttle.wait(keys, now)
+    if wait is not None:
+        _count_failure(keys, email, None, now, lock=False)
+        # No account is named: not even the trail says whether the address has one.
+        security_event(None, "sign_in_throttled")
+        raise SignInRefused(wait)
     user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
     stored = user.password_hash if user is not None else _dummy_hash()
     valid = password_matches(stored, password) and user is not None and user.is_active
     if not valid:
-        _record_failure(throttle, key, now)
-        user_id = user.id if user is not None else None
-        audit.record_event(user_id, "sign_in_failed", "account", user_id)
+        _count_failure(keys, email, user, now, lock=True)
         return None
-    if throttle is not None:
-        db.session.delete(throttle)
+    throttle.clear(account_key)
     if not user.password_hash.startswith(current_app.config["PASSWORD_HASH_METHOD"] + "$"):
         user.password_hash = hash_password(password)  # upgrade the stored hash's cost
     return user
+
+
+def _count_failure(
+    keys: list[str], email: str, user: User | None, now: datetime, *, lock: bool
+) -> None:
+    """Count a failed or refused try for the account and the client address; mail at the lock."""
+    policy = throttle.account_policy()
+    failures = throttle.count_failure(keys[0], policy, now, lock=lock)
+    if len(keys) > 1:
+        throttle.count_failure(keys[1], throttle.address_policy(), now, lock=lock)
+    if not lock and failures == policy.lock_after:  # a refused try reached the lock: whose?
+        user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    if user is None:
+        if lock:
+            security_event(None, "sign_in_failed")
+        return
+    if lock:
+        security_event(user.id, "sign_in_failed")
+    if failures == policy.lock_after:  # exactly one request sees this count
+        _tell_owner_of_lock(user, policy.lock_minutes)
+
+
+def _tell_owner_of_lock(user: User, minutes: int) -> None:
+    outbox.queue(
+        "sign_in_locked",
+        user.email,
+        LOCKED_SUBJECT,
+        "sign_in_locked",
+        user_id=user.id,
+        name=user.name,
+        minutes=minutes,
+        forgot_link=outbox.link("auth.forgot_password"),
+    )
+
+
+def security_event(
+    user_id: int | None,
+    action: str,
+    actor_id: int | None = None,
+    relation: str = "self",
+    session_id: int | None = None,
+) -> None:
+    """An audit row about an account, not a patient (sign-ins, second factors, sessions)."""
+    actor = actor_id if actor_id is not None else user_id
+    audit.record_event(
+        actor,
+        action,
+        "account",
+        user_id,
+        relation="admin" if actor_id not in (None, user_id) else relation,
+        session_id=session_id,
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,6 +185,9 @@ class SignedInUser(UserMixin):
     job_title: str | None
     timezone: str
     session_id: int
+    # When this session ends if nothing else happens (idle or absolute limit):
+    # saved pages carry it, so the phone stops showing them offline then.
+    session_ends: datetime | None = None
 
     @property
     def is_clinician(self) -> bool:
@@ -162,17 +207,84 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def start_session(user: User, user_agent: str | None) -> str:
-    """Create a server-side session; returns the token the cookie carries."""
+def start_session(
+    user: User,
+    user_agent: str | None,
+    *,
+    pending: str | None = None,
+    client_addr: str | None = None,
+) -> str:
+    """Create a server-side session; returns the token the cookie carries.
+
+    A `pending` session ("code": the second step is due; "enrol": a required
+    second factor must be set up first) signs nobody in: the user loader
+    never returns its user, so no page, panel, inbox or API answers it.
+    """
     token = secrets.token_urlsafe(32)
     auth_session = AuthSession(
-        token_hash=_token_hash(token), user_id=user.id, user_agent=(user_agent or "")[:200]
+        token_hash=_token_hash(token),
+        user_id=user.id,
+        user_agent=(user_agent or "")[:200],
+        pending=pending,
+        client_addr=(client_addr or "")[:45] or None,
     )
     db.session.add(auth_session)
-    db.session.flush()  # its id names the session in the trail
-    audit.record_event(
-        user.id, "sign_in", "auth_session", auth_session.id, session_id=auth_session.id
+    if pending is None:
+        db.session.flush()  # its id names the session in the trail
+        security_event(user.id, "sign_in", session_id=auth_session.id)
+    return token
+
+
+# A password accepted this long ago still lets the second step finish.
+PENDING_MINUTES = 10
+
+
+@dataclass(frozen=True)
+class PendingSignIn:
+    session_id: int
+    user_id: int
+    state: str
+
+
+def pending_sign_in(token: str | None, now: datetime | None = None) -> PendingSignIn | None:
+    """The half-finished sign-in this cookie's token names, if it is still fresh."""
+    if not token:
+        return None
+    row = db.session.execute(
+        select(AuthSession.id, AuthSession.user_id, AuthSession.pending, AuthSession.created_at)
+        .join(User, User.id == AuthSession.user_id)
+        .where(
+            AuthSession.token_hash == _token_hash(token),
+            AuthSession.revoked_at.is_(None),
+            AuthSession.pending.is_not(None),
+            User.is_active_account.is_(True),
+        )
+    ).first()
+    now = now or utcnow()
+    if row is None or now - row.created_at > timedelta(minutes=PENDING_MINUTES):
+        return None
+    return PendingSignIn(row.id, row.user_id, row.pending)
+
+
+def complete_sign_in(pending: PendingSignIn) -> str | None:
+    """The second step is done: the session signs in, under a new token (no fixation)."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    done = db.session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == pending.session_id, AuthSession.pending == pending.state)
+        .values(
+            pending=None,
+            token_hash=_token_hash(token),
+            created_at=now,
+            last_seen_at=now,
+            second_factor_at=now,
+        )
+        .execution_options(synchronize_session=False)
     )
+    if done.rowcount != 1:
+        return None
+    security_event(pending.user_id, "sign_in", session_id=pending.session_id)
     return token
 
 
@@ -188,11 +300,13 @@ _LIVE_SESSION = (
         User.discipline,
         User.job_title,
         User.timezone,
+        AuthSession.second_factor_at,
     )
     .join(User, User.id == AuthSession.user_id)
     .where(
         AuthSession.token_hash == bindparam("token_hash"),
         AuthSession.revoked_at.is_(None),
+        AuthSession.pending.is_(None),
         User.is_active_account.is_(True),
     )
 )
@@ -206,7 +320,7 @@ def check_session(token: str, user_id: str) -> SessionCheck:
     session_id, created_at, last_seen_at = row[0], row[1], row[2]
     now = utcnow()
     cfg = current_app.config
-    idle = timedelta(minutes=cfg["SESSION_IDLE_MINUTES"])
+    idle = timedelta(minutes=idle_minutes(row[6]))
     lifetime = timedelta(hours=cfg["SESSION_ABSOLUTE_HOURS"])
     if now - last_seen_at > idle or now - created_at > lifetime:
         _touch(session_id, revoked_at=now)
@@ -214,9 +328,30 @@ def check_session(token: str, user_id: str) -> SessionCheck:
             row[3], "session_expired", "auth_session", session_id, session_id=session_id
         )
         return SessionCheck(None, expired=True)
+    if row[-1] is None and second_factor_required(row[6]):
+        # Enforced here, for every route: a session of an account that must use a
+        # second factor signs in only once the code was given (also sessions made
+        # before the rule, or before MFA_REQUIRED was turned on).
+        return SessionCheck(None)
     if now - last_seen_at > LAST_SEEN_RESOLUTION:
         _seen_at_commit(session_id, now)
-    return SessionCheck(SignedInUser(*row[3:], session_id=session_id))
+        last_seen_at = now
+    ends = min(last_seen_at + idle, created_at + lifetime)
+    return SessionCheck(SignedInUser(*row[3:-1], session_id=session_id, session_ends=ends))
+
+
+def second_factor_required(kind: UserKind | str) -> bool:
+    """Whether accounts of this kind must sign in with a second factor (MFA_REQUIRED_KINDS)."""
+    cfg = current_app.config
+    return bool(cfg["MFA_REQUIRED"]) and str(kind) in cfg["MFA_REQUIRED_KINDS"]
+
+
+def idle_minutes(kind: UserKind | str) -> int:
+    """How long a session may stay unused: shorter for those who can open a whole panel."""
+    cfg = current_app.config
+    if str(kind) in STAFF_KINDS:
+        return cfg["STAFF_SESSION_IDLE_MINUTES"]
+    return cfg["SESSION_IDLE_MINUTES"]
 
 
 def _touch(session_id: int, **values: datetime) -> None:

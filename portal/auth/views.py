@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_login import current_user, login_required, login_user, logout_user
 
 from portal.access import own_patient_id
-from portal.auth import recovery, services
+from portal.auth import mfa, recovery, services
 from portal.auth.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm
 from portal.auth.models import UserKind
 from portal.auth.passwords import PasswordRejected
@@ -17,6 +17,7 @@ bp = Blueprint("auth", __name__)
 
 SESSION_TOKEN_KEY = "sid"  # noqa: S105  (a session key name, not a secret)
 RESET_TOKEN_KEY = "reset"  # noqa: S105  (a session key name, not a secret)
+NEXT_KEY = "next"  # where to go once the second step of sign-in is done
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -63,18 +64,33 @@ def login():
     status = 200
     if form.validate_on_submit():
         try:
-            user = services.authenticate(form.email.data, form.password.data)
+            user = services.authenticate(
+                form.email.data, form.password.data, client_addr=request.remote_addr
+            )
         except services.SignInRefused as refused:
             form.form_errors.append(refused.message)
-            return render_template("auth/login.html", form=form), 429
+            return render_template("auth/login.html", form=form), 429, refused.retry_after
         if user is not None:
+            previous = session.get(SESSION_TOKEN_KEY)
+            if previous:
+                # Signing in again in a signed-in browser: its earlier session ends.
+                services.end_session(previous)
+            next_url = _safe_next(request.args.get("next"))
+            state = mfa.sign_in_state(user)
             session.clear()  # a fresh session on sign-in: no fixation
             session.permanent = True
             session[SESSION_TOKEN_KEY] = services.start_session(
-                user, request.headers.get("User-Agent")
+                user,
+                request.headers.get("User-Agent"),
+                pending=state,
+                client_addr=request.remote_addr,
             )
+            if state is not None:  # the password alone signs nobody in
+                if next_url:
+                    session[NEXT_KEY] = next_url
+                return redirect(url_for("signin.code" if state == "code" else "signin.setup"))
             login_user(user)
-            return redirect(_safe_next(request.args.get("next")) or home_url())
+            return redirect(next_url or home_url())
         form.form_errors.append(
             "The email address or password is not right. Check them and try again."
         )
@@ -101,6 +117,7 @@ def _sign_out(message: str):
 
 @bp.post("/logout")
 def logout():
+    # portal/auth/services.end_session records the sign-out in the trail.
     return _sign_out("You are signed out. Nothing of yours is left on this device.")
 
 

@@ -356,8 +356,15 @@
     const list = section.querySelector('[data-saved-list]');
     for (const name of (await caches.keys()).filter((n) => n.startsWith('cc-pages-'))) {
       const cache = await caches.open(name);
-      for (const request of await cache.keys()) {
-        const response = await cache.match(request);
+      const saved = [];
+      for (const request of await cache.keys()) saved.push([request, await cache.match(request)]);
+      // A timed-out session's pages are deleted, not listed (as the service worker does).
+      const ends = Math.max(0, ...saved.map(([, r]) => Date.parse(r.headers.get('X-CC-Session-Ends') || '') || 0));
+      if (ends <= Date.now()) {
+        await caches.delete(name);
+        continue;
+      }
+      for (const [request, response] of saved) {
         const title = decodeURIComponent(response.headers.get('X-CC-Title') || '').replace(/ – CareCircle$/, '')
           || new URL(request.url).pathname;
         list.append(el('li', { class: 'item' }, el('a', { href: new URL(request.url).pathname + new URL(request.url).search, text: title }),

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from playwright.sync_api import Error as PlaywrightError
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from werkzeug.serving import make_server
 
 from portal import create_app
@@ -123,9 +123,11 @@ def live(tmp_path_factory) -> Iterator[LiveServer]:
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-portal", daemon=True)
     thread.start()
+    _LIVE_APPS.append(app)
     try:
         yield LiveServer(f"http://127.0.0.1:{server.server_port}", app, users, patients)
     finally:
+        _LIVE_APPS.remove(app)
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
@@ -192,13 +194,45 @@ def page(context):
     return context.new_page()
 
 
+# The live server's app, for sign_in's second step (one per session).
+_LIVE_APPS: list[Flask] = []
+
+
 def sign_in(page, email: str, password: str = DEMO_PASSWORD) -> None:
     page.goto("/login")
     page.fill("#email", email)
     page.fill("#password", password)
     with page.expect_navigation():
         page.click("form.form button[type=submit]")
+    if "/login/code" in page.url:  # clinicians: the code from the authenticator app
+        page.fill("#code", current_code(email))
+        with page.expect_navigation():
+            page.click("form.form button[type=submit]")
     assert "/login" not in page.url, f"sign-in as {email} failed"
+
+
+def current_code(email: str) -> str:
+    """The code the account's authenticator app shows now (any earlier use of it forgotten).
+
+    The suite signs the same clinician in more often than a code changes; replay
+    refusal is tested in tests/test_mfa.py.
+    """
+    from portal.auth import mfa
+    from portal.auth.mfa_models import TotpCredential
+
+    app = _LIVE_APPS[-1]
+    with app.app_context():
+        try:
+            user_id = db.session.scalar(select(User.id).where(User.email == email))
+            db.session.execute(
+                update(TotpCredential)
+                .where(TotpCredential.user_id == user_id)
+                .values(last_step=None)
+            )
+            db.session.commit()
+            return mfa.totp(mfa.secret_of(user_id)).now()
+        finally:
+            db.session.remove()
 
 
 def wait_until(page, script: str, arg: Any = None, timeout: float = 15.0, message: str = "") -> Any:

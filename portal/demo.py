@@ -85,7 +85,8 @@ def seed() -> int:
     for email, name in CAREGIVERS:
         users[email], new = _account(email, name, UserKind.CAREGIVER)
         created += new
-    created += seed_admin(DEMO_PASSWORD)
+    admin, new = seed_admin(DEMO_PASSWORD)
+    users[admin.email], created = admin, created + new
     enrol_staff(users)  # demo clinicians' authenticator secret (portal/auth/demo.py)
     new_patients = []
     for email, given, family, born in PATIENTS:

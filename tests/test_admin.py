@@ -108,7 +108,9 @@ def test_an_administrator_adds_a_clinician_who_chooses_a_password(app, admin, sm
     # Staff sign in themselves after choosing a password (their second factor comes next).
     assert saved.status_code == 302 and saved.headers["Location"] == "/login"
     signed_in = lou.submit("/login", {"email": "lou.grant@example.org", "password": NEW_PASSWORD})
-    assert signed_in.headers["Location"] == "/clinic/"
+    # A new clinician sets up her authenticator before she reaches any page.
+    assert signed_in.headers["Location"] == "/login/setup"
+    assert lou.get("/clinic/").status_code == 302
     with app.app_context():
         user = db.session.scalar(select(User).where(User.email == "lou.grant@example.org"))
         assert (user.kind, user.discipline.value, user.job_title) == (

@@ -12,19 +12,13 @@ from sqlalchemy import select
 from portal import audit
 from portal.audit import report
 from portal.audit.models import AuditEvent
-from portal.auth.models import UserKind
-from portal.auth.services import create_user
 from portal.extensions import db
-from tests.conftest import DEMO_PASSWORD, PortalClient, text_of
+from tests.conftest import PortalClient, text_of
 
 
 @pytest.fixture()
 def admin(demo, app) -> PortalClient:
-    with app.app_context():
-        user = create_user("admin@example.com", DEMO_PASSWORD, "Avery Admin", UserKind.ADMIN)
-        db.session.commit()
-        demo.users["admin@example.com"] = user.id
-    return demo.login("admin@example.com")
+    return demo.login("admin@example.com")  # the demo administrator (portal/admin/demo.py)
 
 
 def _csv(response) -> list[list[str]]:

@@ -244,7 +244,7 @@ def test_new_recovery_codes_need_the_password_and_replace_the_old(demo, app):
 
 def _admin(app) -> str:
     with app.app_context():
-        user = create_user("admin@example.com", DEMO_PASSWORD, "Ada Admin", UserKind.ADMIN)
+        user = create_user("ops@example.com", DEMO_PASSWORD, "Ada Admin", UserKind.ADMIN)
         mfa.demo_enrol(user.id, DEMO_TOTP_SECRET)
         db.session.commit()
         return user.email

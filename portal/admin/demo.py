@@ -11,10 +11,10 @@ from portal.extensions import db
 ADMIN = ("admin@example.com", "Robin Hale")
 
 
-def seed_admin(password: str) -> int:
-    """Create the demo administrator unless it exists; how many accounts were new."""
+def seed_admin(password: str) -> tuple[User, bool]:
+    """The demo administrator, created unless it exists; and whether it was new."""
     email, name = ADMIN
-    if db.session.scalar(select(User.id).where(User.email == email)) is not None:
-        return 0
-    create_user(email, password, name, UserKind.ADMIN)
-    return 1
+    existing = db.session.scalar(select(User).where(User.email == email))
+    if existing is not None:
+        return existing, False
+    return create_user(email, password, name, UserKind.ADMIN), True

@@ -37,7 +37,9 @@ def test_every_api_route_and_method_is_described(app, client):
                 path = path.replace(f"<int:{name}>", f"{{{name}}}")
             routes |= {(path, m) for m in rule.methods - {"HEAD", "OPTIONS"}}
     assert routes == described
-    assert len(routes) == 19  # goals 6, push 4, preferences 3, decisions 5, this document
+    assert (
+        len(routes) == 20
+    )  # goals 6, push 4, preferences 3, decisions 5, open patients, this document
 
 
 def test_security_names_the_cookie_and_csrf_on_state_changing_requests(client):

@@ -243,9 +243,12 @@ def test_next_brings_you_back(demo, client):
 def test_landing_pages_by_kind(demo):
     assert demo.login("alex@example.com").get("/").headers["Location"] == f"/p/{demo.alex}/"
     assert demo.login("rivera@example.com").get("/").headers["Location"] == "/clinic/"
-    caregiver = demo.login("sam@example.com")
-    assert caregiver.get("/").headers["Location"] == "/welcome"
-    assert "No one has shared" in text_of(caregiver.get("/welcome"))
+    caregiver = demo.login("sam@example.com")  # the people they help (portal/caregivers)
+    assert caregiver.get("/").headers["Location"] == "/helping"
+    assert "Alex Morgan" in text_of(caregiver.get("/helping"))
+    expired = demo.login("pat@example.com")
+    assert expired.get("/").headers["Location"] == "/helping"
+    assert "No one has shared" in text_of(expired.get("/helping"))
 
 
 def test_disabled_account_cannot_sign_in_and_loses_sessions(demo, app):

@@ -267,3 +267,37 @@ def test_staff_link_a_guardian_who_accepts_with_their_own_account(demo, smtp):  
         {"name": "Jo Ortiz", "email": "jo2@example.com", "relationship": "Father"},
     )
     assert refused.status_code == 422
+
+
+def test_a_minor_cannot_end_their_guardians_access_from_the_people_page(app):
+    """Clinic staff manage a guardian's link; the patient's People page shows it without actions."""
+    from portal.caregivers import services
+    from portal.caregivers.models import GrantKind
+
+    clinic = Clinic(app)
+    patient = clinic.patient("Robin", "Ortiz")
+    parent = clinic.caregiver("Jo Ortiz")
+    with app.app_context():
+        db.session.execute(
+            update(Patient)
+            .where(Patient.id == patient.id)
+            .values(birth_date=date.today() - timedelta(days=14 * 366))
+        )
+        now = utcnow()
+        grant = Grant(
+            patient_id=patient.id,
+            caregiver_id=parent.id,
+            kind=GrantKind.GUARDIAN,
+            relationship="Father",
+            scopes="plan:read",
+            starts_at=now - timedelta(minutes=1),
+            ends_at=now + timedelta(days=365),
+        )
+        db.session.add(grant)
+        db.session.commit()
+        own = resolve(db.session.get(User, patient.user.id), patient.id)
+        with pytest.raises(services.CaregivingError):
+            services.revoke(own, grant.id)
+        db.session.rollback()
+    page = clinic.login(patient.email).get(f"/p/{patient.id}/people")
+    assert "Jo Ortiz" in page.text and "guardian" in page.text and "End access" not in page.text

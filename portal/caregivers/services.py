@@ -283,6 +283,8 @@ def revoke(access: Access, grant_id: int, now: datetime | None = None) -> Grant:
     """The patient ends a caregiver's access; their next request finds nothing."""
     now = now or utcnow()
     grant = _patient_grant(access, grant_id, now)
+    if grant.kind is GrantKind.GUARDIAN:
+        raise CaregivingError("A guardian's access is changed by your clinic.")
     grant.revoked_at, grant.ended_reason = now, "revoked"
     db.session.flush()
     audit.record(access, "revoke", "caregiver_grant", grant.id)

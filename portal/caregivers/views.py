@@ -141,8 +141,12 @@ def revoke(access: Access, grant_id: int):
     grant = _running_grant(access, grant_id)
     helper = next(h for h in reading.helpers_of(access.patient_id) if h.grant_id == grant.id)
     if request.method == "POST":
-        services.revoke(access, grant.id)
-        flash(f"{helper.name} can no longer see or do anything for you.", "success")
+        try:
+            services.revoke(access, grant.id)
+        except services.CaregivingError as error:
+            flash(str(error), "error")
+        else:
+            flash(f"{helper.name} can no longer see or do anything for you.", "success")
         return redirect(_people_url(access))
     audit.record(access, "read", "caregiver_grant", grant.id)
     return render_template("caregivers/revoke.html", access=access, helper=helper)

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.browser
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 # One account per way of seeing the portal (the matrix's other relations see the same templates).
-AUDITED_RELATIONS = ("anonymous", "patient", "team", "admin")
+AUDITED_RELATIONS = ("anonymous", "patient", "team", "admin", "caregiver")
 
 
 def pages_for(live, relation: str) -> list[str]:

@@ -115,14 +115,19 @@ class Clinic:
         clinician: Person,
         role: str = "Primary care physician",
         discipline: Discipline = Discipline.PRIMARY_CARE,
+        lead: bool = False,
     ) -> int:
-        """Put `clinician` on `patient`'s care team; the member id.
+        """Put `clinician` on `patient`'s care team (`lead`: who adds and removes members).
 
         A row, not `add_team_member`: a team's first member has nobody to add them.
         """
         with self._session():
             member = CareTeamMember(
-                patient_id=patient.id, user_id=clinician.id, role=role, discipline=discipline
+                patient_id=patient.id,
+                user_id=clinician.id,
+                role=role,
+                discipline=discipline,
+                is_lead=lead,
             )
             db.session.add(member)
             db.session.flush()

@@ -221,3 +221,42 @@ def test_production_refuses_to_start_without_an_audit_key(monkeypatch, tmp_path)
 def test_development_derives_a_key_it_says_is_derived(tmp_path):
     cfg = config.load(tmp_path, {"PORTAL_ENV": "test", "SECRET_KEY": "s"})
     assert cfg["AUDIT_KEY"].startswith("dev-derived-")
+
+
+def test_the_migration_seals_the_rows_written_before_the_chain():
+    """Upgrading a trail that has rows (with gaps in their ids) seals them; verify passes."""
+    from flask_migrate import upgrade
+
+    from portal import create_app
+    from portal.audit import chain
+    from tests.test_migrations import _fresh_database_url
+
+    url, drop = _fresh_database_url()
+    migrated = create_app(
+        {
+            "PORTAL_ENV": "test",
+            "SECRET_KEY": "x",
+            "SQLALCHEMY_DATABASE_URI": url,
+            "MIGRATIONS": True,
+        }
+    )
+    try:
+        with migrated.app_context():
+            upgrade(revision="0e8ded07b136")
+            with db.engine.begin() as conn:
+                for event_id in (1, 2, 5):
+                    conn.execute(
+                        text(
+                            "INSERT INTO audit_events (id, at, relation, action, object_type)"
+                            " VALUES (:id, :at, 'care_team', 'read', 'care_plan')"
+                        ),
+                        {"id": event_id, "at": f"2026-11-0{event_id} 10:00:00.123456"},
+                    )
+            upgrade()
+            with db.engine.connect() as conn:
+                report = chain.verify(conn)
+            assert report.problem is None and report.rows == 3 and report.last_id == 5
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        drop()

@@ -612,16 +612,17 @@ def test_a_clinician_taken_off_the_team_gets_404_at_once(demo, app):
     rivera, lee = demo.login(RIVERA), demo.login(LEE)
     goal = _goal(demo, "minutes")
     url = _page(demo, goal)
-    _warm(app, rivera, url)
+    _warm(app, lee, url)
     with app.app_context():
         member = db.session.scalar(
             select(CareTeamMember.id).where(
                 CareTeamMember.patient_id == demo.alex,
-                CareTeamMember.user_id == demo.users[RIVERA],
+                CareTeamMember.user_id == demo.users[LEE],
             )
         )
-    assert lee.submit(f"/p/{demo.alex}/team/{member}/remove").status_code == 302
-    assert rivera.get(url).status_code == 404
+    # Rivera leads the team: only the lead removes members.
+    assert rivera.submit(f"/p/{demo.alex}/team/{member}/remove").status_code == 302
+    assert lee.get(url).status_code == 404
 
 
 # -- 7. flashed messages -----------------------------------------------------------

@@ -39,7 +39,7 @@ def clinic(app):
     robin = make.patient("Robin", "Hale")
     park = make.clinician("Dr. Ada Park")
     okafor = make.clinician("Sam Okafor", Discipline.NURSING, "Practice nurse")
-    make.team(robin, park, role="Primary care physician")
+    make.team(robin, park, role="Primary care physician", lead=True)
     make.team(robin, okafor, role="Practice nurse", discipline=Discipline.NURSING)
     goal = make.goal(robin, "Walk after lunch", measure="minutes")
     return make, robin, park, okafor, goal

@@ -342,6 +342,8 @@ def test_the_clinic_search_and_inbox_take_any_address(demo, query):
     [
         "/p/{alex}/plan".replace("{alex}", str(2**63)),
         "/p/99999999999999999999999999/goals",
+        "/p/2147483648/plan",  # one past PostgreSQL's integer key
+        "/p/1/goals/2147483648",
         "/p/\u0661/plan",  # Arabic-Indic one
         "/p/\uff11/plan",  # full-width one
         "/p/1/goals/99999999999999999999999",
@@ -350,6 +352,13 @@ def test_the_clinic_search_and_inbox_take_any_address(demo, query):
 def test_ids_no_database_can_hold_are_not_found(demo, path):
     response = demo.login("alex@example.com").get(path)
     assert response.status_code == 404
+
+
+def test_a_device_id_past_an_integer_key_is_not_found(demo):
+    """Found by Schemathesis on PostgreSQL: 'integer out of range' was a 500."""
+    alex = demo.login("alex@example.com")
+    response = alex.api("DELETE", "/api/v1/push/subscriptions/9223372036854775806")
+    assert response.status_code == 404 and response.get_json()["error"]
 
 
 def test_forms_read_numbers_dates_and_times_through_the_portals_fields():

@@ -154,9 +154,11 @@ def patient_tabs(access) -> list[tuple[str, str, bool]]:
 
 
 def register_template_helpers(app: Flask) -> None:
+    from portal import notices
     from portal.pwa.assets import asset_url, install
 
     install(app)
+    notices.install(app)
     app.jinja_env.filters.update(when=format_when, day=format_date, ago=ago)
     app.jinja_env.globals.update(asset=asset_url, patient_tabs=patient_tabs)
     app.jinja_env.trim_blocks = True

@@ -10,7 +10,7 @@ from markupsafe import Markup
 from portal import audit, pagecache
 from portal.access import Access, AccessDenied, Scope, patient_view
 from portal.auth.views import _safe_next
-from portal.goals import entries, lifecycle, reading, threads
+from portal.goals import confirm, entries, lifecycle, reading, threads
 from portal.goals.forms import (
     DeclineForm,
     EntryEditForm,
@@ -30,12 +30,14 @@ def _goal_page(access: Access, goal_id: int):
     return redirect(url_for("goals.detail", patient_id=access.patient_id, goal_id=goal_id), 303)
 
 
-def _back(access: Access, goal_id: int):
-    """303 to the same-site page the form came from, else the goal page."""
+def _back(access: Access, goal_id: int, anchor: str | None = None):
+    """303 to the same-site page the form came from, else the goal page (at `anchor`)."""
     target = _safe_next(request.form.get("next"))
     if target:
-        return redirect(target, 303)
-    return _goal_page(access, goal_id)
+        return redirect(target.partition("#")[0] + (f"#{anchor}" if anchor else ""), 303)
+    return redirect(
+        url_for("goals.detail", patient_id=access.patient_id, goal_id=goal_id, _anchor=anchor), 303
+    )
 
 
 @bp.get("")
@@ -245,7 +247,7 @@ def review(access: Access, goal_id: int):
 def add_entry(access: Access, goal_id: int):
     data = request.form.to_dict()
     try:
-        _entry, created = entries.add_entry(access, goal_id, data, data.get("idempotency_key"))
+        entry, created = entries.add_entry(access, goal_id, data, data.get("idempotency_key"))
     except Invalid as error:
         return _render_detail(
             access, goal_id, entry_errors=error.fields, entry_values=data, status=422
@@ -253,8 +255,8 @@ def add_entry(access: Access, goal_id: int):
     except lifecycle.GoalError as error:
         flash(str(error), "error")
         return _back(access, goal_id)
-    flash("Saved. Well done for logging it." if created else "That was already saved.", "success")
-    return _back(access, goal_id)
+    confirm.saved_entry(goal_id, entry.entry_date, again=not created)
+    return _back(access, goal_id, confirm.spot(goal_id))
 
 
 @bp.route("/<int:goal_id>/entries/<int:entry_id>/edit", methods=["GET", "POST"])
@@ -268,15 +270,15 @@ def edit_entry(access: Access, goal_id: int, entry_id: int):
     form = EntryEditForm()
     if request.method == "POST":
         try:
-            entries.change_entry(access, goal_id, entry_id, form.data_for_service())
+            changed = entries.change_entry(access, goal_id, entry_id, form.data_for_service())
         except Invalid as error:
             form.show(error)
         except lifecycle.GoalError as error:
             flash(str(error), "error")
             return _goal_page(access, goal_id)
         else:
-            flash("Saved your change.", "success")
-            return _goal_page(access, goal_id)
+            confirm.saved_entry(goal_id, changed.entry_date)
+            return _back(access, goal_id, confirm.spot(goal_id))
     else:
         form.value.data = "" if entry.value is None else f"{entry.value.normalize():f}"
         form.done.data = None if entry.done is None else ("1" if entry.done else "0")
@@ -378,6 +380,7 @@ def _install_helpers(state) -> None:
         goal_path=reading.goal_path,
         goals_home=goals_home,
         new_key=new_key,
+        saved_note=confirm.saved_note,
         measure_for=measure_for,
         timedelta_days=lambda days: timedelta(days=days),
     )

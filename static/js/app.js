@@ -230,24 +230,71 @@
       savedAt: new Date().toISOString(),
       state: 'waiting',
     };
+    const goalId = form.dataset.goalId;
     const button = form.querySelector('[type="submit"]');
     if (button) button.disabled = true;
     try {
-      const result = navigator.onLine ? await send(item) : { outcome: 'stop' };
-      if (result.outcome === 'sent') {
-        window.location.reload();
-        return;
-      }
-      if (result.outcome === 'stop') {
-        await put(item); // kept on the phone, sent on reconnect or next open
-        form.reset();
-        await showQueue();
-      } else {
-        fieldErrors(form, result.error, result.fields);
-      }
+      // Online: the same form post as without this script, and the page it lands on
+      // swapped in, so the confirmation beside the form is the server's own.
+      if (navigator.onLine && await postForm(form)) return;
+      await put(item); // kept on the phone, sent on reconnect or next open
+      form.reset();
+      await showQueue();
+      confirmAt(doc.getElementById('saved-' + goalId),
+        'Saved on this phone; it will be sent when you’re back online.');
+    } catch (error) {
+      fieldErrors(form, 'It could not be saved. Try again.', {});
     } finally {
-      if (button) button.disabled = false;
+      if (button && button.isConnected) button.disabled = false;
     }
+  }
+
+  /* Post a form as the browser would and show the page it lands on in place of this one.
+     False when there is no connection (the caller keeps the entry on the phone). */
+  async function postForm(form) {
+    let response;
+    try {
+      response = await fetch(form.action, {
+        method: 'POST', credentials: 'same-origin', body: new URLSearchParams(new FormData(form)),
+      });
+    } catch (error) {
+      return false;
+    }
+    const type = response.headers.get('Content-Type') || '';
+    const page = new DOMParser().parseFromString(type.startsWith('text/html') ? await response.text() : '', 'text/html');
+    if (!response.redirected) {
+      // Refused (422: the fields' errors; or an error page): said in place, beside the form.
+      const fields = {};
+      page.querySelectorAll('[data-error-summary] a[href^="#entry-"]').forEach((link) => {
+        fields[link.getAttribute('href').slice('#entry-'.length)] = link.textContent.trim();
+      });
+      const said = page.querySelector('#main p');
+      fieldErrors(form, said ? said.textContent.trim() : 'It could not be saved. Try again.', fields);
+      return true;
+    }
+    const main = page.getElementById('main');
+    if (!main || new URL(response.url).pathname !== window.location.pathname) {
+      window.location.assign(response.url); // somewhere else (e.g. signed out): go there
+      return true;
+    }
+    doc.getElementById('main').replaceChildren(...Array.from(main.childNodes, (n) => doc.importNode(n, true)));
+    doc.title = page.title;
+    const note = doc.querySelector('[data-saved-note][autofocus]');
+    const problem = doc.querySelector('#main [data-error-summary]');
+    const target = note || problem;
+    if (target) {
+      target.focus();
+      target.scrollIntoView({ block: 'center' });
+    }
+    return true;
+  }
+
+  /* A confirmation beside the form: in its live region, focused, so it is seen and heard. */
+  function confirmAt(region, text) {
+    if (!region) return;
+    region.replaceChildren(el('span', { class: 'saved-note__mark', 'aria-hidden': 'true', text: '✓' }), ' ' + text);
+    region.classList.add('saved-note--queued');
+    region.focus();
   }
 
   /* ---------- sign-out: forget this user on this phone ---------- */

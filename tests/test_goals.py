@@ -382,7 +382,7 @@ def test_messages_are_escaped_notified_and_clear_the_inbox(demo, app):
     with app.app_context():
         notice = db.session.scalar(select(Notification).where(Notification.kind == "goal_reply"))
         assert notice.user_id == demo.users[ALEX]
-        assert notice.url == f"/p/{demo.alex}/goals/{goal}"
+        assert notice.url == f"/p/{demo.alex}/goals/{goal}#latest"  # lands on the reply
         message = db.session.scalar(select(GoalMessage).order_by(GoalMessage.id.desc()))
         assert (message.author_role, message.from_team) == ("Primary care physician", True)
     home = text_of(alex.get(f"/p/{demo.alex}/"))

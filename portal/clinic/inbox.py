@@ -114,19 +114,26 @@ _AWAITING = (
 def _page(clinician: User, number: int) -> tuple[list[InboxRow], int]:
     params = {**care_team_params(clinician), "limit": PAGE_SIZE}
     rows = db.session.execute(_PAGE, {**params, "offset": (number - 1) * PAGE_SIZE}).all()
-    items = [
-        InboxRow(
-            r.id,
-            r.title,
-            r.patient_id,
-            f"{r.given_name} {r.family_name}",
-            r.awaiting_reply_since,
-            r.sensitivity is not None,
-            r.last_message_id,
-        )
-        for r in rows
-    ]
+    items = [_row(r) for r in rows]
     return items, (rows[0].total if rows else 0)
+
+
+def next_waiting(clinician: User) -> InboxRow | None:
+    """The oldest goal still waiting (reply and next), NOT audited: the goal page it opens is."""
+    rows = db.session.execute(_PAGE, {**care_team_params(clinician), "limit": 1, "offset": 0}).all()
+    return _row(rows[0]) if rows else None
+
+
+def _row(r) -> InboxRow:
+    return InboxRow(
+        r.id,
+        r.title,
+        r.patient_id,
+        f"{r.given_name} {r.family_name}",
+        r.awaiting_reply_since,
+        r.sensitivity is not None,
+        r.last_message_id,
+    )
 
 
 def _pages(total: int) -> int:

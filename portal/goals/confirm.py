@@ -67,3 +67,30 @@ def saved_note(goal, measure: Measure, progress: Progress) -> Markup:
         f'<div {region} autofocus><span class="saved-note__mark" aria-hidden="true">✓</span> '
         f"{text}</div>"
     )
+
+
+def sent_spot(goal_id: int) -> str:
+    return f"sent-{goal_id}"
+
+
+def sent_message(goal_id: int, *, to_team: bool, moved_on: bool = False) -> None:
+    """Confirm a sent message by the reply box of the goal page shown next."""
+    if moved_on:
+        text = "Sent. This is the next goal waiting for a reply."
+    elif to_team:
+        text = "Sent. Your care team will see it."
+    else:
+        text = "Sent. The patient will be told."
+    notices.place(sent_spot(goal_id), text=text, fallback=text)
+
+
+def sent_note(goal) -> Markup:
+    """The thread's confirmation region, just above the reply box."""
+    notice = notices.placed(sent_spot(goal.id))
+    region = f'class="saved-note" id="{sent_spot(goal.id)}" role="status" tabindex="-1"'
+    if notice is None:
+        return Markup(f"<div {region}></div>")  # noqa: S704 (no user text)
+    return Markup(  # noqa: S704 (escaped)
+        f'<div {region} autofocus><span class="saved-note__mark" aria-hidden="true">✓</span> '
+        f"{escape(notice.get('text', 'Sent.'))}</div>"
+    )

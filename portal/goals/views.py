@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_login import current_user
 from markupsafe import Markup
 
 from portal import audit, pagecache
 from portal.access import Access, AccessDenied, Scope, patient_view
 from portal.auth.views import _safe_next
+from portal.clinic import inbox
 from portal.goals import confirm, entries, lifecycle, reading, threads
 from portal.goals.forms import (
     DeclineForm,
@@ -321,13 +323,31 @@ def post_message(access: Access, goal_id: int):
     except Invalid as error:
         form.show(error)
         return _render_detail(access, goal_id, message_form=form, status=422)
-    flash(
-        "Sent. "
-        + ("The patient will be told." if access.is_care_team else "Your care team will see it."),
-        "success",
-    )
+    if access.is_care_team and request.form.get("then") == "next":
+        return _next_waiting(access)
+    confirm.sent_message(goal_id, to_team=not access.is_care_team)
     return redirect(
-        url_for("goals.detail", patient_id=access.patient_id, goal_id=goal_id, _anchor="thread"),
+        url_for(
+            "goals.detail",
+            patient_id=access.patient_id,
+            goal_id=goal_id,
+            _anchor=confirm.sent_spot(goal_id),
+        ),
+        303,
+    )
+
+
+def _next_waiting(access: Access):
+    """Reply and next: straight to the oldest goal still waiting in this clinician's inbox."""
+    waiting = inbox.next_waiting(current_user)
+    if waiting is None:
+        flash("Sent. Nothing else is waiting for a reply.", "success")
+        return redirect(url_for("clinic.inbox"), 303)
+    confirm.sent_message(waiting.goal_id, to_team=False, moved_on=True)
+    return redirect(
+        url_for(
+            "goals.detail", patient_id=waiting.patient_id, goal_id=waiting.goal_id, _anchor="latest"
+        ),
         303,
     )
 
@@ -381,6 +401,7 @@ def _install_helpers(state) -> None:
         goals_home=goals_home,
         new_key=new_key,
         saved_note=confirm.saved_note,
+        sent_note=confirm.sent_note,
         measure_for=measure_for,
         timedelta_days=lambda days: timedelta(days=days),
     )

@@ -1,0 +1,146 @@
+"""The daily loop: saves confirmed beside the form, the conversation first, reply and next."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import text_of
+from tests.factories import Clinic
+
+
+@pytest.fixture()
+def clinic(app) -> Clinic:
+    return Clinic(app)
+
+
+def _html(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def _region(html: str, spot: str) -> re.Match:
+    found = re.search(rf'<div [^>]*id="{spot}"[^>]*>(.*?)</div>', html, re.S)
+    assert found, f"no #{spot} on the page"
+    return found
+
+
+def test_a_goal_page_save_lands_on_its_confirmation_with_the_week(clinic):
+    robin = clinic.patient()
+    goal = clinic.goal(robin, "Walk after lunch", target="20")
+    client = clinic.login(robin.email)
+    page = f"/p/{robin.id}/goals/{goal}"
+    form = {"value": "25", "idempotency_key": "5b1f0c1e-8f0a-4d1c-9a51-8d9a1c1f2b3c"}
+    sent = client.submit(f"{page}/entries", {**form, "next": page})
+    assert sent.status_code == 303 and sent.headers["Location"] == f"{page}#saved-{goal}"
+    html = _html(client.get(page))
+    note = _region(html, f"saved-{goal}")
+    assert 'role="status"' in note.group(0) and 'tabindex="-1"' in note.group(0)
+    assert "autofocus" in note.group(0)
+    assert re.fullmatch(
+        r".*Saved: 25 minutes today\. On target 1 of \d days( so far)? this week\.", note.group(1)
+    ), note.group(1)
+    # Beside the form: inside the "Log your progress" section, not in the banner at the top.
+    log = html[html.index('id="log"') : html.index("</section>", html.index('id="log"'))]
+    assert f'id="saved-{goal}"' in log and "data-entry-form" in log
+    assert "Saved" not in html.split("<h1")[0]
+    # Shown once; the next view is an ordinary (kept) one, its region empty.
+    again = _region(_html(client.get(page)), f"saved-{goal}")
+    assert again.group(1) == "" and "autofocus" not in again.group(0)
+
+
+def test_a_confirmation_without_its_form_falls_back_to_the_top(clinic):
+    robin = clinic.patient()
+    goal = clinic.goal(robin)
+    client = clinic.login(robin.email)
+    # Sent from a page with no form for this goal (the plan): it still says so, at the top.
+    form = {"value": "10", "idempotency_key": "6b1f0c1e-8f0a-4d1c-9a51-8d9a1c1f2b3c"}
+    sent = client.submit(
+        f"/p/{robin.id}/goals/{goal}/entries", {**form, "next": f"/p/{robin.id}/plan"}
+    )
+    assert sent.headers["Location"] == f"/p/{robin.id}/plan#saved-{goal}"
+    assert "Saved. Well done for logging it." in text_of(client.get(f"/p/{robin.id}/plan"))
+
+
+def test_a_sent_message_is_confirmed_by_the_reply_box(clinic):
+    robin = clinic.patient()
+    goal = clinic.goal(robin)
+    client = clinic.login(robin.email)
+    page = f"/p/{robin.id}/goals/{goal}"
+    sent = client.submit(f"{page}/messages", {"body": "Walked in the rain today."})
+    assert sent.headers["Location"] == f"{page}#sent-{goal}"
+    html = _html(client.get(page))
+    note = _region(html, f"sent-{goal}")
+    assert note.group(1).endswith("Sent. Your care team will see it.")
+    assert "autofocus" in note.group(0)
+    # Right above the reply box, after the message just sent.
+    assert html.index("Walked in the rain today.") < note.start() < html.index("reply-form")
+
+
+def test_the_thread_comes_first_and_older_parts_fold(clinic):
+    robin = clinic.patient()
+    doctor = clinic.clinician()
+    clinic.team(robin, doctor)
+    goal = clinic.goal(robin)
+    for n in range(8):
+        clinic.entry(robin, goal, value=str(10 + n), note=f"entry note {n}")
+    ids = [
+        clinic.message(robin, goal, f"message {n}", by=doctor if n % 2 else None) for n in range(7)
+    ]
+    html = _html(clinic.login(robin.email).get(f"/p/{robin.id}/goals/{goal}"))
+    # The conversation before the log form and the entries.
+    assert html.index('id="thread"') < html.index('id="log"') < html.index('id="entries-title"')
+    # The newest five messages open, the two before folded (works without script: <details>).
+    folded = re.search(r"<summary>Show 2 earlier messages</summary>(.*?)</details>", html, re.S)
+    assert folded, "the older messages are not folded"
+    assert "message 0" in folded.group(1) and "message 1" in folded.group(1)
+    assert "message 2" not in folded.group(1) and "message 2" in html
+    assert "Show 3 earlier entries" in html  # eight entries: five shown
+    # "#latest" is the newest message, with the reply box right after it.
+    latest = html.index('id="latest"')
+    assert html.index(f'id="message-{ids[-1]}"') < latest < html.index("reply-form")
+    assert html.count('id="latest"') == 1
+
+
+def test_new_message_links_land_on_the_newest_message(clinic):
+    robin = clinic.patient()
+    doctor = clinic.clinician()
+    clinic.team(robin, doctor)
+    goal = clinic.goal(robin)
+    clinic.message(robin, goal, "How far should I go?")
+    reply = clinic.message(robin, goal, "Try 20 minutes.", by=doctor)
+    client = clinic.login(robin.email)
+    home = _html(client.get(f"/p/{robin.id}/"))
+    assert f'href="/p/{robin.id}/goals/{goal}#latest">New message' in home
+    assert f"/p/{robin.id}/goals/{goal}#message-{reply}" in home  # "What your team said"
+    goals = _html(client.get(f"/p/{robin.id}/goals"))
+    assert f'href="/p/{robin.id}/goals/{goal}#latest">New message' in goals
+
+
+def test_reply_and_next_goes_to_the_next_waiting_goal(clinic):
+    doctor = clinic.clinician()
+    people = [clinic.patient(given) for given in ("Ana", "Ben", "Cy")]
+    goals = []
+    for person in people:
+        clinic.team(person, doctor)
+        goal = clinic.goal(person, f"Goal of {person.user.name}")
+        clinic.message(person, goal, f"Question from {person.user.name}")
+        goals.append((person.id, goal))
+    client = clinic.login(doctor.email)
+    inbox = _html(client.get("/clinic/inbox"))
+    first = f"/p/{goals[0][0]}/goals/{goals[0][1]}"
+    assert f'href="{first}#latest"' in inbox
+    for index, (patient, goal) in enumerate(goals):
+        sent = client.submit(
+            f"/p/{patient}/goals/{goal}/messages", {"body": "Looks good.", "then": "next"}
+        )
+        assert sent.status_code == 303
+        if index + 1 < len(goals):
+            after, after_goal = goals[index + 1]
+            assert sent.headers["Location"] == f"/p/{after}/goals/{after_goal}#latest"
+            html = _html(client.get(sent.headers["Location"]))
+            note = _region(html, f"sent-{after_goal}")
+            assert "Sent. This is the next goal waiting for a reply." in note.group(1)
+        else:
+            assert sent.headers["Location"] == "/clinic/inbox"
+            assert "Nothing else is waiting for a reply." in text_of(client.get("/clinic/inbox"))

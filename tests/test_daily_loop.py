@@ -144,3 +144,28 @@ def test_reply_and_next_goes_to_the_next_waiting_goal(clinic):
         else:
             assert sent.headers["Location"] == "/clinic/inbox"
             assert "Nothing else is waiting for a reply." in text_of(client.get("/clinic/inbox"))
+
+
+def test_the_inbox_previews_what_waits_and_counts_it_on_its_tab(clinic, count_queries):
+    doctor = clinic.clinician()
+    ana, ben = clinic.patient("Ana"), clinic.patient("Ben")
+    for person in (ana, ben):
+        clinic.team(person, doctor)
+    walk = clinic.goal(ana, "Walk after lunch")
+    clinic.entry(ana, walk, value="25", note="Sunny, felt good")
+    sleep = clinic.goal(ben, "Sleep by eleven", measure="done", target=None)
+    clinic.message(ben, sleep, "I keep waking at three. Is that normal?")
+    client = clinic.login(doctor.email)
+    client.get("/clinic/inbox")
+    with count_queries() as counter:
+        html = _html(client.get("/clinic/inbox"))
+    assert counter.count == 4  # the session, the page with its previews, one audit event
+    text = re.sub(r"\s+", " ", html)
+    assert "Logged " in text and "25 minutes · “Sunny, felt good”" in text
+    assert "Wrote:</span> “I keep waking at three. Is that normal?”" in text
+    assert text.count("Plan not yet agreed") == 2  # the patients' flags
+    tab = re.search(r'<a class="tabs__link" href="/clinic/inbox"[^>]*>(.*?)</a>', html, re.S)
+    assert re.sub(r"<[^>]+>", "", tab.group(1)).split() == ["Inbox", "2", "waiting"]
+    panel = _html(client.get("/clinic/"))
+    tab = re.search(r'<a class="tabs__link" href="/clinic/inbox"[^>]*>(.*?)</a>', panel, re.S)
+    assert "2" in tab.group(1)

@@ -169,3 +169,44 @@ def test_the_inbox_previews_what_waits_and_counts_it_on_its_tab(clinic, count_qu
     panel = _html(client.get("/clinic/"))
     tab = re.search(r'<a class="tabs__link" href="/clinic/inbox"[^>]*>(.*?)</a>', panel, re.S)
     assert "2" in tab.group(1)
+
+
+def test_long_text_is_refused_in_words_never_cut(clinic):
+    robin = clinic.patient()
+    goal = clinic.goal(robin)
+    client = clinic.login(robin.email)
+    page = f"/p/{robin.id}/goals/{goal}"
+    html = _html(client.get(page))
+    box = re.search(r"<textarea[^>]*name=\"body\"[^>]*>", html).group(0)
+    # The browser does not cut (no maxlength); the script counts toward the limit.
+    assert " maxlength=" not in box and 'data-maxlength="2000"' in box
+    assert 'aria-describedby="body-hint body-count"' in box
+    assert "You can write up to 2,000 characters." in html
+    note = re.search(r'<textarea[^>]*name="note"[^>]*>', html).group(0)
+    assert " maxlength=" not in note and 'data-maxlength="1000"' in note
+    words = "I walked. " * 500  # 5,000 characters
+    refused = client.submit(f"{page}/messages", {"body": words})
+    assert refused.status_code == 422
+    text = text_of(refused)
+    assert "Keep the message under 2000 characters (it has 4999)" in text
+    assert words.strip() in _html(refused)  # nothing lost: it is there to shorten
+    assert "autofocus" in re.search(r"<div class=\"error-summary\"[^>]*>", _html(refused)).group(0)
+    assert "I walked. I walked." not in text_of(client.get(page))  # nothing stored
+
+
+def test_a_goal_shows_the_same_status_on_its_page_and_on_the_plan(clinic, app):
+    from portal.extensions import db
+    from portal.goals.models import Achievement, Goal
+
+    robin = clinic.patient()
+    goal = clinic.goal(robin, "Walk after lunch")
+    with app.app_context():
+        db.session.get(Goal, goal).achievement = Achievement.ACHIEVED
+        db.session.commit()
+    client = clinic.login(robin.email)
+    plan = _html(client.get(f"/p/{robin.id}/plan"))
+    start = plan.index('id="goals-title"')
+    item = plan[plan.index("Walk after lunch", start) : plan.index("</li>", start)]
+    assert '<span class="tag tag--achieved">Achieved</span>' in item and ">Active<" not in item
+    page = _html(client.get(f"/p/{robin.id}/goals/{goal}"))
+    assert '<span class="tag tag--achieved">Achieved</span>' in page

@@ -89,6 +89,7 @@ def _plan_statements(sees_sensitive: bool) -> tuple:
                 "why",
                 "category",
                 "status",
+                "achievement",  # shown as the goal page shows it (one status everywhere)
                 "measure",
                 "target_value",
                 "frequency",

@@ -414,7 +414,44 @@
     section.hidden = list.children.length === 0;
   }
 
+  /* ---------- long text: a count before the limit (the server refuses more, never cuts) ---------- */
+
+  const number = new Intl.NumberFormat(doc.documentElement.lang || undefined);
+  function countChars(input) {
+    const ids = (input.getAttribute('aria-describedby') || '').split(' ');
+    const box = ids.map((id) => doc.getElementById(id)).find((node) => node && node.matches('[data-char-count]'));
+    if (!box) return;
+    const limit = Number(input.dataset.maxlength);
+    const left = limit - input.value.replace(/\r\n/g, '\n').trim().length;
+    const text = left >= 0
+      ? 'You have ' + number.format(left) + (left === 1 ? ' character' : ' characters') + ' left'
+      : 'You have ' + number.format(-left) + (left === -1 ? ' character' : ' characters') + ' too many';
+    box.textContent = text;
+    box.classList.toggle('char-count--over', left < 0);
+    // Said to screen readers once typing pauses, not at every key.
+    let status = box.nextElementSibling;
+    if (!status || !status.matches('[data-char-status]')) {
+      status = el('p', { class: 'visually-hidden', role: 'status', 'data-char-status': '' });
+      box.after(status);
+    }
+    clearTimeout(input.ccTimer);
+    input.ccTimer = setTimeout(() => { status.textContent = text; }, 1000);
+  }
+
+  /* A form sent back with errors: its summary is where the eyes go (long forms too). */
+  function showErrorSummary() {
+    const summary = doc.querySelector('#main [data-error-summary]');
+    if (summary) {
+      summary.focus();
+      summary.scrollIntoView({ block: 'start' });
+    }
+  }
+
   /* ---------- wiring ---------- */
+
+  doc.addEventListener('input', (event) => {
+    if (event.target.matches && event.target.matches('[data-maxlength]')) countChars(event.target);
+  });
 
   doc.addEventListener('submit', (event) => {
     const form = event.target;
@@ -436,6 +473,8 @@
   window.addEventListener('offline', () => { showConnection(); showQueue(); });
 
   showConnection();
+  showErrorSummary();
+  doc.querySelectorAll('[data-maxlength]').forEach((input) => { if (input.value) countChars(input); });
   listSavedPages();
   showQueue().then(() => { if (!meta('cc-saved-at')) flushAndRefresh(); });
 

@@ -210,3 +210,71 @@ def test_a_goal_shows_the_same_status_on_its_page_and_on_the_plan(clinic, app):
     assert '<span class="tag tag--achieved">Achieved</span>' in item and ">Active<" not in item
     page = _html(client.get(f"/p/{robin.id}/goals/{goal}"))
     assert '<span class="tag tag--achieved">Achieved</span>' in page
+
+
+def _plan_clinic(clinic):
+    robin = clinic.patient()
+    doctor = clinic.clinician("Dr. Ada Park", job_title="Primary care physician")
+    clinic.team(robin, doctor)
+    return robin, doctor, clinic.login(doctor.email)
+
+
+def test_plan_history_is_in_words_and_own_edits_are_not_news(clinic, app):
+    from portal.careplan.models import Concern
+    from portal.extensions import db
+
+    robin, _doctor, client = _plan_clinic(clinic)
+    made = client.submit(
+        f"/p/{robin.id}/plan/concern/new",
+        {"title": "Knee pain", "category": "physical", "status": "active"},
+    )
+    assert made.status_code == 302
+    with app.app_context():
+        concern = db.session.query(Concern).filter_by(patient_id=robin.id).one().id
+    changed = client.submit(
+        f"/p/{robin.id}/plan/concern/{concern}/edit",
+        {"title": "Knee pain when walking", "category": "physical", "status": "active"},
+    )
+    assert changed.status_code == 302
+    history = text_of(client.get(f"/p/{robin.id}/plan/history"))
+    assert "Title changed from Knee pain to Knee pain when walking" in history
+    assert "version" not in history.lower()
+    # Dr. Park made these changes: her plan does not list them as news to her.
+    assert "What changed since you last looked" not in text_of(client.get(f"/p/{robin.id}/plan"))
+    # The patient is told.
+    patient = clinic.login(robin.email)
+    assert "What changed since you last looked" in text_of(patient.get(f"/p/{robin.id}/plan"))
+
+
+def test_who_does_it_is_chosen_and_the_role_comes_from_the_list(clinic):
+    robin, _doctor, client = _plan_clinic(clinic)
+    form = _html(client.get(f"/p/{robin.id}/plan/activity/new"))
+    assert "<h1>Add an activity</h1>" in form
+    assert re.search(r'<option (selected )?value="">Choose who does it</option>', form)
+    assert not re.search(r'<option selected value="patient">', form)
+    missing = client.submit(
+        f"/p/{robin.id}/plan/activity/new",
+        {"title": "Book a scan", "discipline": "primary_care", "status": "planned"},
+    )
+    assert missing.status_code == 422
+    assert "Choose who does it" in text_of(missing)
+    other = clinic.clinician("Sam Diaz", job_title="Dietitian")
+    added = client.submit(
+        f"/p/{robin.id}/team", {"user_id": str(other.id), "role": "", "discipline": "nutrition"}
+    )
+    assert added.status_code == 302
+    team = text_of(client.get(f"/p/{robin.id}/team"))
+    assert "Sam Diaz" in team and "Dietitian ·" in team
+
+
+def test_destructive_actions_ask_first_and_say_what_they_did(clinic):
+    robin, _doctor, client = _plan_clinic(clinic)
+    other = clinic.clinician("Sam Diaz", job_title="Dietitian")
+    clinic.team(robin, other)
+    team = _html(client.get(f"/p/{robin.id}/team"))
+    # "Remove" opens a question; only its "Yes" sends the form (no script needed).
+    ask = re.search(r'<details class="confirm">.*?</details>', team, re.S).group(0)
+    assert "<summary" in ask and "from the care team?" in ask and "Yes, remove them" in ask
+    action = re.search(r'action="([^"]+/remove)"', ask).group(1)
+    done = client.submit(action, follow_redirects=True)
+    assert "Removed " in text_of(done) and "from the care team." in text_of(done)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import and_, bindparam, or_, select
 
 from portal import audit
 from portal.access import Access, Scope, care_team_of
@@ -117,7 +117,12 @@ def _plan_statements(sees_sensitive: bool) -> tuple:
     )
     changes = select(
         PlanRevision.version, PlanRevision.summary, PlanRevision.actor_name, PlanRevision.at
-    ).where(PlanRevision.patient_id == _PID, PlanRevision.version > bindparam("seen"))
+    ).where(
+        PlanRevision.patient_id == _PID,
+        PlanRevision.version > bindparam("seen"),
+        # One's own edits are not news to oneself.
+        or_(PlanRevision.actor_id.is_(None), PlanRevision.actor_id != bindparam("reader")),
+    )
     if not sees_sensitive:
         changes = changes.where(PlanRevision.sensitive.is_(False))
     changes = changes.order_by(PlanRevision.version.desc()).limit(bindparam("limit"))
@@ -212,7 +217,12 @@ def load_plan(access: Access, state: PlanState, *, whole: bool = True) -> PlanVi
             view.people[access.patient_user_id] = access.patient_name
         view.people.update(_names(_referenced_people(view.goals, view.activities), view.people))
     if state.unseen:
-        params = {"pid": access.patient_id, "seen": state.seen_version, "limit": CHANGES_SHOWN + 1}
+        params = {
+            "pid": access.patient_id,
+            "seen": state.seen_version,
+            "reader": access.actor_id,
+            "limit": CHANGES_SHOWN + 1,
+        }
         view.changes = execute(changes, params).all()
     return view
 

@@ -142,16 +142,19 @@ def team(access: Access):
     form = None
     if access.can(Scope.TEAM_MANAGE):
         form = TeamMemberForm()
+        clinicians = services.clinicians_not_on_team(access.patient_id)
         form.user_id.choices = [
-            (u.id, f"{u.name}, {u.job_title or u.discipline.label}")
-            for u in services.clinicians_not_on_team(access.patient_id)
+            (u.id, f"{u.name}, {u.job_title or u.discipline.label}") for u in clinicians
         ]
         if request.method == "POST" and form.validate_on_submit():
+            # The list already says each clinician's job: it is the role unless one is typed.
+            chosen = next((u for u in clinicians if u.id == form.user_id.data), None)
+            role = (form.role.data or "").strip() or (chosen.job_title if chosen else "") or ""
             try:
                 services.add_team_member(
                     access,
                     form.user_id.data,
-                    form.role.data.strip(),
+                    role or Discipline(form.discipline.data).label,
                     Discipline(form.discipline.data),
                     form.is_lead.data,
                 )
@@ -174,9 +177,9 @@ def team(access: Access):
 @patient_view(Scope.TEAM_MANAGE)
 def remove_member(access: Access, member_id: int):
     try:
-        services.remove_team_member(access, member_id)
+        name = services.remove_team_member(access, member_id)
     except PlanError as error:
         flash(str(error), "error")
     else:
-        flash("Removed from the care team.", "success")
+        flash(f"Removed {name} from the care team. They no longer see this plan.", "success")
     return redirect(url_for("careplan.team", patient_id=access.patient_id))

@@ -24,6 +24,7 @@ from portal.goals.forms import (
 from portal.goals.inputs import Invalid
 from portal.goals.measures import measure_for
 from portal.goals.text import linkify, waited
+from portal.when import format_date
 
 bp = Blueprint("goals", __name__, url_prefix="/p/<int:patient_id>/goals")
 
@@ -306,11 +307,11 @@ def edit_entry(access: Access, goal_id: int, entry_id: int):
 @patient_view(Scope.GOALS_LOG)
 def delete_entry(access: Access, goal_id: int, entry_id: int):
     try:
-        entries.delete_entry(access, goal_id, entry_id)
+        deleted = entries.delete_entry(access, goal_id, entry_id)
     except lifecycle.GoalError as error:
         flash(str(error), "error")
     else:
-        flash("Deleted the entry.", "success")
+        flash(f"Deleted your entry for {format_date(deleted.entry_date)}.", "success")
     return _goal_page(access, goal_id)
 
 

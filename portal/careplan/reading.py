@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cache
 from typing import Any
 
@@ -158,6 +159,7 @@ class PlanState:
     version: int  # the plan's own revision number
     agreed_version: int | None
     seen_version: int  # the revision this reader last marked as seen
+    birth_date: date | None = None  # for the banner and the printout
 
     @property
     def agreed(self) -> bool:
@@ -174,6 +176,7 @@ _STATE = (
         Patient.plan_version,
         Patient.plan_agreed_version,
         PlanReview.seen_version,
+        Patient.birth_date,
     )
     .outerjoin(
         PlanReview,
@@ -191,7 +194,11 @@ def plan_state(access: Access) -> PlanState:
         .one()
     )
     return PlanState(
-        Versions.of(row), row.plan_version, row.plan_agreed_version, row.seen_version or 0
+        Versions.of(row),
+        row.plan_version,
+        row.plan_agreed_version,
+        row.seen_version or 0,
+        row.birth_date,
     )
 
 

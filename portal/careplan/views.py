@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from portal import audit, pagecache
@@ -10,6 +12,7 @@ from portal.auth.models import Discipline
 from portal.careplan import reading, services
 from portal.careplan.forms import FORMS, TeamMemberForm
 from portal.careplan.services import PlanError
+from portal.when import format_date, user_zone
 
 bp = Blueprint("careplan", __name__, url_prefix="/p/<int:patient_id>")
 
@@ -183,3 +186,21 @@ def remove_member(access: Access, member_id: int):
     else:
         flash(f"Removed {name} from the care team. They no longer see this plan.", "success")
     return redirect(url_for("careplan.team", patient_id=access.patient_id))
+
+
+# -- the patient banner: age and the date printed change with the day, so they are slots
+
+
+def age_on(born: date, today: date) -> int:
+    """Whole years from `born` to `today`."""
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _today(context: dict) -> date:
+    return context["now"].astimezone(user_zone()).date()
+
+
+pagecache.register_slot(
+    "age", lambda value, context: str(age_on(date.fromisoformat(value), _today(context)))
+)
+pagecache.register_slot("today", lambda _value, context: format_date(_today(context)))

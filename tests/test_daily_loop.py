@@ -298,3 +298,16 @@ def test_the_plan_shows_whose_it_is_and_prints_cleanly(demo, monkeypatch):
                 text,
             ), text
             assert "\x00" not in html and "data-print" in html
+
+
+@pytest.mark.parametrize(
+    ("language", "start", "end"),
+    [("en-US,en;q=0.8", "9:30 PM", "7:00 AM"), ("en-GB,en;q=0.8", "21:30", "07:00")],
+)
+def test_time_hints_follow_the_readers_locale_like_the_time_boxes(clinic, language, start, end):
+    robin = clinic.patient()
+    client = clinic.login(robin.email)
+    page = client.get("/settings/notifications", headers={"Accept-Language": language})
+    assert page.status_code == 200
+    text = text_of(page)
+    assert f"For example, {start}" in text and f"For example, {end}" in text

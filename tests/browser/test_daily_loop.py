@@ -115,6 +115,15 @@ def test_the_header_is_slim_and_the_tabs_sit_at_the_bottom(page, live):
     assert footer["y"] + footer["height"] <= tabs.first.bounding_box()["y"] + 1
 
 
+def test_a_clinicians_header_is_slim_too(page, live):
+    sign_in(page, "rivera@example.com")
+    page.goto(f"/p/{live.alex}/plan")
+    header = page.locator(".site-header").bounding_box()
+    assert header["height"] <= 130, header  # was 238 of 740 px
+    bar = page.locator(".patient-nav .tabs").bounding_box()
+    assert bar["y"] + bar["height"] >= 739  # the tabs at the bottom
+
+
 def test_the_new_message_badge_lands_on_the_message_with_the_reply_box(page, live):
     goal = live.goal(WALK)
     words = f"Lovely progress, Alex. How are your knees? ({uuid.uuid4().hex[:6]})"

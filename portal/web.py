@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import time
 
 from flask import Flask, g, jsonify, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
@@ -11,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 from portal import audit
 from portal.access import AccessDenied, Scope, wants_json
 from portal.extensions import db
-from portal.when import ago, format_date, format_when
+from portal.when import ago, clock, format_date, format_when
 
 log = logging.getLogger(__name__)
 
@@ -167,10 +168,13 @@ def patient_tabs(access) -> list[tuple[str, str, bool]]:
 
 
 def register_template_helpers(app: Flask) -> None:
+    from portal import notices
     from portal.pwa.assets import asset_url, install
 
     install(app)
-    app.jinja_env.filters.update(when=format_when, day=format_date, ago=ago)
+    notices.install(app)
+    app.jinja_env.filters.update(when=format_when, day=format_date, ago=ago, clock=clock)
+    app.jinja_env.globals.update(time_of_day=time)
     app.jinja_env.globals.update(asset=asset_url, patient_tabs=patient_tabs)
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel import Locale
+from babel import dates as babel_dates
+from flask import has_request_context, request
 from flask_login import current_user
 
 
@@ -60,3 +63,26 @@ def ago(value: datetime | None, now: datetime | None = None, zone: ZoneInfo | No
     if days < 7:
         return f"{days} days ago"
     return format_date(day)
+
+
+# The locales whose clock and date habits the portal follows; English words throughout.
+LOCALES = ("en_GB", "en_US", "en_CA", "en_AU", "en_IE", "en_NZ", "en_IN")
+
+
+def user_locale() -> Locale:
+    """The reader's locale from the browser's Accept-Language (en_GB when none fits).
+
+    The browser draws its own time boxes in the same locale, so a hint written
+    with it ("For example, 9:30 PM") reads as the box beside it does.
+    """
+    if not has_request_context():
+        return Locale.parse(LOCALES[0])
+    best = request.accept_languages.best_match([code.replace("_", "-") for code in LOCALES])
+    return Locale.parse((best or LOCALES[0]).replace("-", "_"))
+
+
+def clock(value: time | datetime) -> str:
+    """A time of day as the reader's locale writes it: '21:30' (en_GB), '9:30 PM' (en_US)."""
+    if isinstance(value, datetime):
+        value = local(value).timetz().replace(tzinfo=None)
+    return babel_dates.format_time(value, format="short", locale=user_locale())

@@ -48,7 +48,7 @@ def test_plan_shows_social_needs_and_marks_sensitive_items(demo):
     assert "Social needs" in text
     assert "Low mood and worry" in text
     assert "Sensitive: behavioral health" in text
-    assert "Only the patient and the care team can see this" in text
+    assert "Only the patient and their care team can see this" in text
 
 
 def test_clinician_sees_same_plan_with_edit_controls(demo):

@@ -79,10 +79,17 @@ def test_logging_a_walk_from_home_takes_two_taps_and_a_number(demo):
     before = count(demo, ProgressEntry, ProgressEntry.goal_id == goal)
     response = alex.submit(f"/p/{demo.alex}/goals/{goal}/entries", {**fields, "value": "32"})
     assert response.status_code == 303
-    assert response.headers["Location"] == f"/p/{demo.alex}/"
+    # Back to the home screen, at the form: the confirmation is beside it, focused.
+    assert response.headers["Location"] == f"/p/{demo.alex}/#saved-{goal}"
     assert count(demo, ProgressEntry, ProgressEntry.goal_id == goal) == before + 1
-    home = alex.get(f"/p/{demo.alex}/")
-    assert "Saved" in text_of(home)
+    home = alex.get(f"/p/{demo.alex}/").get_data(as_text=True)
+    note = re.search(rf'<div [^>]*id="saved-{goal}"[^>]*>(.*?)</div>', home, re.S)
+    assert 'role="status"' in note.group(0) and "autofocus" in note.group(0)
+    # 62 minutes: today's total (30 logged earlier today, and these 32).
+    assert re.search(r"Saved: 62 minutes today\. On target \d of \d days", note.group(1))
+    assert "Saved" not in home.split("<h1")[0]  # not also at the top
+    again = alex.get(f"/p/{demo.alex}/").get_data(as_text=True)
+    assert "Saved:" not in again  # shown once
     # The chart on the goal page shows today's 32 (plus the 30 logged earlier today).
     page = alex.get(f"/p/{demo.alex}/goals/{goal}").get_data(as_text=True)
     assert re.search(r"<title>\w+day \d+ \w+: 62 minutes</title>", page)
@@ -146,7 +153,7 @@ def test_next_must_stay_on_the_site(demo):
             f"/p/{demo.alex}/goals/{goal}/entries",
             {"value": "5", "idempotency_key": str(uuid.uuid4()), "next": target},
         )
-        assert response.headers["Location"] == f"/p/{demo.alex}/goals/{goal}"
+        assert response.headers["Location"] == f"/p/{demo.alex}/goals/{goal}#saved-{goal}"
 
 
 def newest_entry(demo, goal: int) -> int:
@@ -375,7 +382,7 @@ def test_messages_are_escaped_notified_and_clear_the_inbox(demo, app):
     with app.app_context():
         notice = db.session.scalar(select(Notification).where(Notification.kind == "goal_reply"))
         assert notice.user_id == demo.users[ALEX]
-        assert notice.url == f"/p/{demo.alex}/goals/{goal}"
+        assert notice.url == f"/p/{demo.alex}/goals/{goal}#latest"  # lands on the reply
         message = db.session.scalar(select(GoalMessage).order_by(GoalMessage.id.desc()))
         assert (message.author_role, message.from_team) == ("Primary care physician", True)
     home = text_of(alex.get(f"/p/{demo.alex}/"))

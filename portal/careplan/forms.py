@@ -78,7 +78,12 @@ class ConcernForm(PlanItemForm):
 class ActivityForm(PlanItemForm):
     detail = TextAreaField("Details", validators=[Length(max=4000)])
     discipline = Select("Discipline", choices=[(d.value, DISCIPLINE_LABELS[d]) for d in Discipline])
-    assignee = Select("Who does it", choices=[], validate_choice=True)
+    assignee = Select(
+        "Who does it",
+        choices=[],
+        validate_choice=True,
+        validators=[DataRequired("Choose who does it, like the patient or a team member")],
+    )
     status = Select(
         "Status",
         choices=[(s.value, s.label) for s in ActivityStatus if s is not ActivityStatus.RETIRED],
@@ -88,7 +93,9 @@ class ActivityForm(PlanItemForm):
 
     def set_team(self, team) -> None:
         """Offer the patient, a caregiver, or a member of the care team."""
+        # No default: an activity is as often the team's as the patient's.
         self.assignee.choices = [
+            ("", "Choose who does it"),
             (Assignee.PATIENT.value, "The patient"),
             (Assignee.CAREGIVER.value, "A family caregiver"),
         ] + [(f"user:{t.user_id}", f"{t.name} ({t.role})") for t in team]
@@ -150,8 +157,8 @@ class GoalForm(PlanItemForm):
 class TeamMemberForm(FlaskForm):
     user_id = Select("Clinician", coerce=int, choices=[])
     role = StringField(
-        "Role on this team",
-        validators=[DataRequired("Enter the role, like Primary care physician"), Length(max=120)],
+        "Role on this team (optional)",
+        validators=[Optional(), Length(max=120)],
     )
     discipline = Select("Discipline", choices=[(d.value, DISCIPLINE_LABELS[d]) for d in Discipline])
     is_lead = BooleanField("Lead clinician for this patient")

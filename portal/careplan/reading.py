@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, select
+from sqlalchemy import and_, bindparam, exists, or_, select
 
 from portal import audit
 from portal.access import Access, Scope, care_team_of
@@ -108,6 +109,7 @@ def _plan_statements(sees_sensitive: bool) -> tuple:
                 "why",
                 "category",
                 "status",
+                "achievement",  # shown as the goal page shows it (one status everywhere)
                 "measure",
                 "target_value",
                 "frequency",
@@ -135,7 +137,12 @@ def _plan_statements(sees_sensitive: bool) -> tuple:
     )
     changes = select(
         PlanRevision.version, PlanRevision.summary, PlanRevision.actor_name, PlanRevision.at
-    ).where(PlanRevision.patient_id == _PID, PlanRevision.version > bindparam("seen"))
+    ).where(
+        PlanRevision.patient_id == _PID,
+        PlanRevision.version > bindparam("seen"),
+        # One's own edits are not news to oneself.
+        or_(PlanRevision.actor_id.is_(None), PlanRevision.actor_id != bindparam("reader")),
+    )
     if not sees_sensitive:
         changes = changes.where(*revision_not_sensitive())
     changes = changes.order_by(PlanRevision.version.desc()).limit(bindparam("limit"))
@@ -171,6 +178,7 @@ class PlanState:
     version: int  # the plan's own revision number
     agreed_version: int | None
     seen_version: int  # the revision this reader last marked as seen
+    birth_date: date | None = None  # for the banner and the printout
 
     @property
     def agreed(self) -> bool:
@@ -187,6 +195,7 @@ _STATE = (
         Patient.plan_version,
         Patient.plan_agreed_version,
         PlanReview.seen_version,
+        Patient.birth_date,
     )
     .outerjoin(
         PlanReview,
@@ -204,7 +213,11 @@ def plan_state(access: Access) -> PlanState:
         .one()
     )
     return PlanState(
-        Versions.of(row), row.plan_version, row.plan_agreed_version, row.seen_version or 0
+        Versions.of(row),
+        row.plan_version,
+        row.plan_agreed_version,
+        row.seen_version or 0,
+        row.birth_date,
     )
 
 
@@ -230,7 +243,12 @@ def load_plan(access: Access, state: PlanState, *, whole: bool = True) -> PlanVi
             view.people[access.patient_user_id] = access.patient_name
         view.people.update(_names(_referenced_people(view.goals, view.activities), view.people))
     if state.unseen:
-        params = {"pid": access.patient_id, "seen": state.seen_version, "limit": CHANGES_SHOWN + 1}
+        params = {
+            "pid": access.patient_id,
+            "seen": state.seen_version,
+            "reader": access.actor_id,
+            "limit": CHANGES_SHOWN + 1,
+        }
         view.changes = execute(changes, params).all()
     return view
 

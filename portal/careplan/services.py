@@ -314,8 +314,8 @@ def add_team_member(
     return member
 
 
-def remove_team_member(access: Access, member_id: int) -> None:
-    """End a clinician's membership; the plan keeps at least one member."""
+def remove_team_member(access: Access, member_id: int) -> str:
+    """End a clinician's membership (the plan keeps at least one member); their name."""
     access.require(Scope.TEAM_MANAGE)
     team = reading.load_team(access.patient_id)
     entry = next((t for t in team if t.member_id == member_id), None)
@@ -332,3 +332,4 @@ def remove_team_member(access: Access, member_id: int) -> None:
         access, "team", member_id, "retired", f"{entry.name} left the care team ({entry.role})"
     )
     audit.record(access, "retire", "care_team_member", member_id)
+    return entry.name

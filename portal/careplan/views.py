@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from portal import audit, pagecache
@@ -11,6 +13,7 @@ from portal.caregivers.reading import helped_by, helpers_of
 from portal.careplan import reading, services
 from portal.careplan.forms import FORMS, TeamMemberForm
 from portal.careplan.services import PlanError
+from portal.when import format_date, user_zone
 
 bp = Blueprint("careplan", __name__, url_prefix="/p/<int:patient_id>")
 
@@ -145,16 +148,19 @@ def team(access: Access):
     form = None
     if access.can(Scope.TEAM_MANAGE):
         form = TeamMemberForm()
+        clinicians = services.clinicians_not_on_team(access.patient_id)
         form.user_id.choices = [
-            (u.id, f"{u.name}, {u.job_title or u.discipline.label}")
-            for u in services.clinicians_not_on_team(access.patient_id)
+            (u.id, f"{u.name}, {u.job_title or u.discipline.label}") for u in clinicians
         ]
         if request.method == "POST" and form.validate_on_submit():
+            # The list already says each clinician's job: it is the role unless one is typed.
+            chosen = next((u for u in clinicians if u.id == form.user_id.data), None)
+            role = (form.role.data or "").strip() or (chosen.job_title if chosen else "") or ""
             try:
                 services.add_team_member(
                     access,
                     form.user_id.data,
-                    form.role.data.strip(),
+                    role or Discipline(form.discipline.data).label,
                     Discipline(form.discipline.data),
                     form.is_lead.data,
                 )
@@ -181,9 +187,27 @@ def team(access: Access):
 @patient_view(Scope.TEAM_MANAGE)
 def remove_member(access: Access, member_id: int):
     try:
-        services.remove_team_member(access, member_id)
+        name = services.remove_team_member(access, member_id)
     except PlanError as error:
         flash(str(error), "error")
     else:
-        flash("Removed from the care team.", "success")
+        flash(f"Removed {name} from the care team. They no longer see this plan.", "success")
     return redirect(url_for("careplan.team", patient_id=access.patient_id))
+
+
+# -- the patient banner: age and the date printed change with the day, so they are slots
+
+
+def age_on(born: date, today: date) -> int:
+    """Whole years from `born` to `today`."""
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _today(context: dict) -> date:
+    return context["now"].astimezone(user_zone()).date()
+
+
+pagecache.register_slot(
+    "age", lambda value, context: str(age_on(date.fromisoformat(value), _today(context)))
+)
+pagecache.register_slot("today", lambda _value, context: format_date(_today(context)))

@@ -9,7 +9,8 @@ event naming the patients it shows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 
 from sqlalchemy import bindparam, func, select
 
@@ -17,7 +18,7 @@ from portal import audit
 from portal.access import CARE_TEAM_PATIENTS, care_team_params
 from portal.auth.models import User
 from portal.extensions import db
-from portal.goals.models import Goal, GoalStatus
+from portal.goals.models import Goal, GoalMessage, GoalStatus, ProgressEntry
 from portal.patients import Patient
 
 PAGE_SIZE = 50
@@ -34,6 +35,21 @@ class InboxRow:
     waiting_since: datetime
     sensitive: bool
     last_message_id: int | None
+    preview: Preview | None = None
+    plan_agreed: bool = True
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What is waiting: the goal's newest message and newest entry, read with the page."""
+
+    message: str | None  # the newest message, when the patient's side wrote it
+    message_at: datetime | None
+    measure: str
+    entry_value: Decimal | None
+    entry_done: bool | None
+    entry_note: str | None
+    entry_day: date | None
 
 
 @dataclass(frozen=True)
@@ -41,6 +57,7 @@ class InboxPage:
     rows: list[InboxRow]
     number: int
     pages: int  # at least 1, also when nothing waits
+    total: int = 0  # goals waiting in all
 
     @property
     def previous(self) -> int | None:
@@ -64,7 +81,7 @@ def inbox_page(clinician: User, page: int = 1) -> InboxPage:
         number = _pages(total or 0)
         rows, total = _page(clinician, number)
     audit.record_list(clinician.id, "goal_inbox", (row.patient_id for row in rows))
-    return InboxPage(rows, number, _pages(total))
+    return InboxPage(rows, number, _pages(total), total or 0)
 
 
 def inbox_rows(clinician: User, page: int = 1) -> list[InboxRow]:
@@ -83,6 +100,7 @@ _WAITING_GOALS = (
         Goal.awaiting_reply_since,
         Goal.sensitivity,
         Goal.last_message_id,
+        Goal.measure,
     )
     .select_from(_TEAM)
     .join(Goal, Goal.patient_id == _TEAM.c.patient_id)
@@ -97,42 +115,87 @@ _CUT = (
     .offset(bindparam("offset"))
     .subquery("page")
 )
+# The preview rides along in the same query: the newest message by its key, the
+# newest entry through ix_progress_entries_goal_days (no query per row).
+_NEWEST_ENTRY = (
+    select(ProgressEntry.id)
+    .where(ProgressEntry.goal_id == _CUT.c.id, ProgressEntry.deleted_at.is_(None))
+    .order_by(ProgressEntry.entry_date.desc(), ProgressEntry.id.desc())
+    .limit(1)
+    .correlate(_CUT)
+    .scalar_subquery()
+)
 _PAGE = (
-    select(_CUT, Patient.given_name, Patient.family_name)
+    select(
+        _CUT,
+        Patient.given_name,
+        Patient.family_name,
+        Patient.plan_version,
+        Patient.plan_agreed_version,
+        GoalMessage.body.label("message_body"),
+        GoalMessage.from_team.label("message_from_team"),
+        GoalMessage.created_at.label("message_at"),
+        ProgressEntry.value.label("entry_value"),
+        ProgressEntry.done.label("entry_done"),
+        ProgressEntry.note.label("entry_note"),
+        ProgressEntry.entry_date.label("entry_day"),
+    )
     .join(Patient, Patient.id == _CUT.c.patient_id)
+    .outerjoin(GoalMessage, GoalMessage.id == _CUT.c.last_message_id)
+    .outerjoin(ProgressEntry, ProgressEntry.id == _NEWEST_ENTRY)
     .order_by(_CUT.c.awaiting_reply_since, _CUT.c.id)
 )
 _AWAITING = (
-    select(Goal.patient_id)
+    select(Goal.patient_id, func.count())
     .select_from(_TEAM)
     .join(Goal, Goal.patient_id == _TEAM.c.patient_id)
     .where(*_WAITING)
-    .distinct()
+    .group_by(Goal.patient_id)
 )
 
 
 def _page(clinician: User, number: int) -> tuple[list[InboxRow], int]:
     params = {**care_team_params(clinician), "limit": PAGE_SIZE}
     rows = db.session.execute(_PAGE, {**params, "offset": (number - 1) * PAGE_SIZE}).all()
-    items = [
-        InboxRow(
-            r.id,
-            r.title,
-            r.patient_id,
-            f"{r.given_name} {r.family_name}",
-            r.awaiting_reply_since,
-            r.sensitivity is not None,
-            r.last_message_id,
-        )
-        for r in rows
-    ]
+    items = [_row(r) for r in rows]
     return items, (rows[0].total if rows else 0)
+
+
+def next_waiting(clinician: User) -> InboxRow | None:
+    """The oldest goal still waiting (reply and next), NOT audited: the goal page it opens is."""
+    rows = db.session.execute(_PAGE, {**care_team_params(clinician), "limit": 1, "offset": 0}).all()
+    return _row(rows[0]) if rows else None
+
+
+def _row(r) -> InboxRow:
+    patient_wrote = r.message_body is not None and not r.message_from_team
+    preview = Preview(
+        r.message_body if patient_wrote else None,
+        r.message_at if patient_wrote else None,
+        r.measure,
+        r.entry_value,
+        r.entry_done,
+        r.entry_note,
+        r.entry_day,
+    )
+    return InboxRow(
+        r.id,
+        r.title,
+        r.patient_id,
+        f"{r.given_name} {r.family_name}",
+        r.awaiting_reply_since,
+        r.sensitivity is not None,
+        r.last_message_id,
+        preview,
+        r.plan_agreed_version is not None and r.plan_agreed_version == r.plan_version,
+    )
 
 
 def _pages(total: int) -> int:
     return max(1, -(-total // PAGE_SIZE))
 
 
-def awaiting_patients(clinician: User) -> set[int]:
-    """Patients on this clinician's panel with a goal waiting for a reply (one query)."""
-    return set(db.session.scalars(_AWAITING, care_team_params(clinician)))
+def awaiting_patients(clinician: User) -> dict[int, int]:
+    """Patients on this clinician's panel with goals waiting for a reply: how many (one query)."""
+    rows = db.session.execute(_AWAITING, care_team_params(clinician)).all()
+    return {patient_id: waiting for patient_id, waiting in rows}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Container
+
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user, login_required
 
@@ -25,7 +27,12 @@ def panel():
     rows = services.panel(current_user, query, sort)
     awaiting = inbox_service.awaiting_patients(current_user)
     return render_template(
-        "clinic/panel.html", rows=rows, query=query, sort=sort, awaiting=awaiting
+        "clinic/panel.html",
+        rows=rows,
+        query=query,
+        sort=sort,
+        awaiting=awaiting,
+        inbox_count=sum(awaiting.values()),
     )
 
 
@@ -34,7 +41,7 @@ def inbox():
     """Oldest first, with how long each has waited; a reply from anyone clears it."""
     # A page that is not a number shows the first page: never a 500 for a hand-edited URL.
     page = inbox_service.inbox_page(current_user, request.args.get("page", 1, type=int))
-    return render_template("clinic/inbox.html", page=page, rows=page.rows)
+    return render_template("clinic/inbox.html", page=page, rows=page.rows, inbox_count=page.total)
 
 
 # Other features add clinic tabs (endpoint, label) here.
@@ -45,7 +52,7 @@ CLINIC_TABS: list[tuple[str, str]] = [
 ]
 
 
-def row_flags(row: services.PanelRow, awaiting: set[int]) -> list[tuple[str, str]]:
+def row_flags(row: services.PanelRow, awaiting: Container[int]) -> list[tuple[str, str]]:
     """Flags shown on a panel row: (style, text); `awaiting`: patients with a goal waiting."""
     flags = []
     if not row.plan_agreed:

@@ -84,7 +84,7 @@ def post_message(access: Access, goal_id: int, body: Any) -> GoalMessage:
             notifications.enqueue(
                 "goal_reply",
                 recipients,
-                url=goal_path(access.patient_id, goal.id),
+                url=goal_path(access.patient_id, goal.id) + "#latest",  # lands on the reply
                 patient_id=access.patient_id,
             )
     else:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_login import current_user
 from markupsafe import Markup
 
 from portal import audit, pagecache
 from portal.access import Access, AccessDenied, Scope, patient_view
 from portal.auth.views import _safe_next
-from portal.goals import entries, lifecycle, reading, threads
+from portal.clinic import inbox
+from portal.goals import confirm, entries, lifecycle, reading, threads
 from portal.goals.forms import (
     DeclineForm,
     EntryEditForm,
@@ -22,6 +24,7 @@ from portal.goals.forms import (
 from portal.goals.inputs import Invalid
 from portal.goals.measures import measure_for
 from portal.goals.text import linkify, waited
+from portal.when import format_date
 
 bp = Blueprint("goals", __name__, url_prefix="/p/<int:patient_id>/goals")
 
@@ -30,12 +33,14 @@ def _goal_page(access: Access, goal_id: int):
     return redirect(url_for("goals.detail", patient_id=access.patient_id, goal_id=goal_id), 303)
 
 
-def _back(access: Access, goal_id: int):
-    """303 to the same-site page the form came from, else the goal page."""
+def _back(access: Access, goal_id: int, anchor: str | None = None):
+    """303 to the same-site page the form came from, else the goal page (at `anchor`)."""
     target = _safe_next(request.form.get("next"))
     if target:
-        return redirect(target, 303)
-    return _goal_page(access, goal_id)
+        return redirect(target.partition("#")[0] + (f"#{anchor}" if anchor else ""), 303)
+    return redirect(
+        url_for("goals.detail", patient_id=access.patient_id, goal_id=goal_id, _anchor=anchor), 303
+    )
 
 
 @bp.get("")
@@ -245,7 +250,7 @@ def review(access: Access, goal_id: int):
 def add_entry(access: Access, goal_id: int):
     data = request.form.to_dict()
     try:
-        _entry, created = entries.add_entry(access, goal_id, data, data.get("idempotency_key"))
+        entry, created = entries.add_entry(access, goal_id, data, data.get("idempotency_key"))
     except Invalid as error:
         return _render_detail(
             access, goal_id, entry_errors=error.fields, entry_values=data, status=422
@@ -253,8 +258,8 @@ def add_entry(access: Access, goal_id: int):
     except lifecycle.GoalError as error:
         flash(str(error), "error")
         return _back(access, goal_id)
-    flash("Saved. Well done for logging it." if created else "That was already saved.", "success")
-    return _back(access, goal_id)
+    confirm.saved_entry(goal_id, entry.entry_date, again=not created)
+    return _back(access, goal_id, confirm.spot(goal_id))
 
 
 @bp.route("/<int:goal_id>/entries/<int:entry_id>/edit", methods=["GET", "POST"])
@@ -268,15 +273,15 @@ def edit_entry(access: Access, goal_id: int, entry_id: int):
     form = EntryEditForm()
     if request.method == "POST":
         try:
-            entries.change_entry(access, goal_id, entry_id, form.data_for_service())
+            changed = entries.change_entry(access, goal_id, entry_id, form.data_for_service())
         except Invalid as error:
             form.show(error)
         except lifecycle.GoalError as error:
             flash(str(error), "error")
             return _goal_page(access, goal_id)
         else:
-            flash("Saved your change.", "success")
-            return _goal_page(access, goal_id)
+            confirm.saved_entry(goal_id, changed.entry_date)
+            return _back(access, goal_id, confirm.spot(goal_id))
     else:
         form.value.data = "" if entry.value is None else f"{entry.value.normalize():f}"
         form.done.data = None if entry.done is None else ("1" if entry.done else "0")
@@ -302,11 +307,11 @@ def edit_entry(access: Access, goal_id: int, entry_id: int):
 @patient_view(Scope.GOALS_LOG)
 def delete_entry(access: Access, goal_id: int, entry_id: int):
     try:
-        entries.delete_entry(access, goal_id, entry_id)
+        deleted = entries.delete_entry(access, goal_id, entry_id)
     except lifecycle.GoalError as error:
         flash(str(error), "error")
     else:
-        flash("Deleted the entry.", "success")
+        flash(f"Deleted your entry for {format_date(deleted.entry_date)}.", "success")
     return _goal_page(access, goal_id)
 
 
@@ -319,13 +324,31 @@ def post_message(access: Access, goal_id: int):
     except Invalid as error:
         form.show(error)
         return _render_detail(access, goal_id, message_form=form, status=422)
-    flash(
-        "Sent. "
-        + ("The patient will be told." if access.is_care_team else "Your care team will see it."),
-        "success",
-    )
+    if access.is_care_team and request.form.get("then") == "next":
+        return _next_waiting(access)
+    confirm.sent_message(goal_id, to_team=not access.is_care_team)
     return redirect(
-        url_for("goals.detail", patient_id=access.patient_id, goal_id=goal_id, _anchor="thread"),
+        url_for(
+            "goals.detail",
+            patient_id=access.patient_id,
+            goal_id=goal_id,
+            _anchor=confirm.sent_spot(goal_id),
+        ),
+        303,
+    )
+
+
+def _next_waiting(access: Access):
+    """Reply and next: straight to the oldest goal still waiting in this clinician's inbox."""
+    waiting = inbox.next_waiting(current_user)
+    if waiting is None:
+        flash("Sent. Nothing else is waiting for a reply.", "success")
+        return redirect(url_for("clinic.inbox"), 303)
+    confirm.sent_message(waiting.goal_id, to_team=False, moved_on=True)
+    return redirect(
+        url_for(
+            "goals.detail", patient_id=waiting.patient_id, goal_id=waiting.goal_id, _anchor="latest"
+        ),
         303,
     )
 
@@ -378,6 +401,8 @@ def _install_helpers(state) -> None:
         goal_path=reading.goal_path,
         goals_home=goals_home,
         new_key=new_key,
+        saved_note=confirm.saved_note,
+        sent_note=confirm.sent_note,
         measure_for=measure_for,
         timedelta_days=lambda days: timedelta(days=days),
     )

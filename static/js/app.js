@@ -230,24 +230,71 @@
       savedAt: new Date().toISOString(),
       state: 'waiting',
     };
+    const goalId = form.dataset.goalId;
     const button = form.querySelector('[type="submit"]');
     if (button) button.disabled = true;
     try {
-      const result = navigator.onLine ? await send(item) : { outcome: 'stop' };
-      if (result.outcome === 'sent') {
-        window.location.reload();
-        return;
-      }
-      if (result.outcome === 'stop') {
-        await put(item); // kept on the phone, sent on reconnect or next open
-        form.reset();
-        await showQueue();
-      } else {
-        fieldErrors(form, result.error, result.fields);
-      }
+      // Online: the same form post as without this script, and the page it lands on
+      // swapped in, so the confirmation beside the form is the server's own.
+      if (navigator.onLine && await postForm(form)) return;
+      await put(item); // kept on the phone, sent on reconnect or next open
+      form.reset();
+      await showQueue();
+      confirmAt(doc.getElementById('saved-' + goalId),
+        'Saved on this phone; it will be sent when you’re back online.');
+    } catch (error) {
+      fieldErrors(form, 'It could not be saved. Try again.', {});
     } finally {
-      if (button) button.disabled = false;
+      if (button && button.isConnected) button.disabled = false;
     }
+  }
+
+  /* Post a form as the browser would and show the page it lands on in place of this one.
+     False when there is no connection (the caller keeps the entry on the phone). */
+  async function postForm(form) {
+    let response;
+    try {
+      response = await fetch(form.action, {
+        method: 'POST', credentials: 'same-origin', body: new URLSearchParams(new FormData(form)),
+      });
+    } catch (error) {
+      return false;
+    }
+    const type = response.headers.get('Content-Type') || '';
+    const page = new DOMParser().parseFromString(type.startsWith('text/html') ? await response.text() : '', 'text/html');
+    if (!response.redirected) {
+      // Refused (422: the fields' errors; or an error page): said in place, beside the form.
+      const fields = {};
+      page.querySelectorAll('[data-error-summary] a[href^="#entry-"]').forEach((link) => {
+        fields[link.getAttribute('href').slice('#entry-'.length)] = link.textContent.trim();
+      });
+      const said = page.querySelector('#main p');
+      fieldErrors(form, said ? said.textContent.trim() : 'It could not be saved. Try again.', fields);
+      return true;
+    }
+    const main = page.getElementById('main');
+    if (!main || new URL(response.url).pathname !== window.location.pathname) {
+      window.location.assign(response.url); // somewhere else (e.g. signed out): go there
+      return true;
+    }
+    doc.getElementById('main').replaceChildren(...Array.from(main.childNodes, (n) => doc.importNode(n, true)));
+    doc.title = page.title;
+    const note = doc.querySelector('[data-saved-note][autofocus]');
+    const problem = doc.querySelector('#main [data-error-summary]');
+    const target = note || problem;
+    if (target) {
+      target.focus();
+      target.scrollIntoView({ block: 'center' });
+    }
+    return true;
+  }
+
+  /* A confirmation beside the form: in its live region, focused, so it is seen and heard. */
+  function confirmAt(region, text) {
+    if (!region) return;
+    region.replaceChildren(el('span', { class: 'saved-note__mark', 'aria-hidden': 'true', text: '✓' }), ' ' + text);
+    region.classList.add('saved-note--queued');
+    region.focus();
   }
 
   /* ---------- sign-out: forget this user on this phone ---------- */
@@ -374,7 +421,44 @@
     section.hidden = list.children.length === 0;
   }
 
+  /* ---------- long text: a count before the limit (the server refuses more, never cuts) ---------- */
+
+  const number = new Intl.NumberFormat(doc.documentElement.lang || undefined);
+  function countChars(input) {
+    const ids = (input.getAttribute('aria-describedby') || '').split(' ');
+    const box = ids.map((id) => doc.getElementById(id)).find((node) => node && node.matches('[data-char-count]'));
+    if (!box) return;
+    const limit = Number(input.dataset.maxlength);
+    const left = limit - input.value.replace(/\r\n/g, '\n').trim().length;
+    const text = left >= 0
+      ? 'You have ' + number.format(left) + (left === 1 ? ' character' : ' characters') + ' left'
+      : 'You have ' + number.format(-left) + (left === -1 ? ' character' : ' characters') + ' too many';
+    box.textContent = text;
+    box.classList.toggle('char-count--over', left < 0);
+    // Said to screen readers once typing pauses, not at every key.
+    let status = box.nextElementSibling;
+    if (!status || !status.matches('[data-char-status]')) {
+      status = el('p', { class: 'visually-hidden', role: 'status', 'data-char-status': '' });
+      box.after(status);
+    }
+    clearTimeout(input.ccTimer);
+    input.ccTimer = setTimeout(() => { status.textContent = text; }, 1000);
+  }
+
+  /* A form sent back with errors: its summary is where the eyes go (long forms too). */
+  function showErrorSummary() {
+    const summary = doc.querySelector('#main [data-error-summary]');
+    if (summary) {
+      summary.focus();
+      summary.scrollIntoView({ block: 'start' });
+    }
+  }
+
   /* ---------- wiring ---------- */
+
+  doc.addEventListener('input', (event) => {
+    if (event.target.matches && event.target.matches('[data-maxlength]')) countChars(event.target);
+  });
 
   doc.addEventListener('submit', (event) => {
     const form = event.target;
@@ -387,7 +471,9 @@
         'You are offline, so this cannot be sent yet. Try again when you are back online.');
     }
   });
+  doc.querySelectorAll('[data-print-controls]').forEach((node) => { node.hidden = false; });
   doc.addEventListener('click', (event) => {
+    if (event.target.closest('[data-print]')) window.print();
     const button = event.target.closest('[data-push-enable]');
     const controls = button && button.closest('[data-push-controls]');
     if (controls) enablePush(controls, button);
@@ -396,6 +482,8 @@
   window.addEventListener('offline', () => { showConnection(); showQueue(); });
 
   showConnection();
+  showErrorSummary();
+  doc.querySelectorAll('[data-maxlength]').forEach((input) => { if (input.value) countChars(input); });
   listSavedPages();
   showQueue().then(() => { if (!meta('cc-saved-at')) flushAndRefresh(); });
 

@@ -54,6 +54,16 @@ def log_walk(page, minutes: int, note: str) -> None:
     form.get_by_role("button", name="Save").click()
 
 
+def saved_note_focused(page) -> str:
+    """Wait until a confirmation beside a form has the focus, in a live region; its text."""
+    return wait_until(
+        page,
+        """() => { const a = document.activeElement;
+            return a && a.matches('[data-saved-note][role=status]') && a.textContent.trim(); }""",
+        message="no confirmation beside the form took the focus",
+    )
+
+
 def queue_text(page, expected: str) -> str:
     status = page.locator("[data-queue-status]")
     return wait_until(
@@ -81,13 +91,18 @@ def test_patient_signs_in_reads_the_plan_and_logs_an_entry(page, live):
     assert page.locator("h1").inner_text() == "Your care plan"
     page.get_by_role("link", name=WALK).click()
     assert page.locator("h1").inner_text() == WALK
-    api = re.compile(r"/api/v1/patients/\d+/goals/\d+/entries$")
-    with page.expect_request(api) as sent, page.expect_navigation():
+    # The script sends the form as the browser would (same idempotency key, same CSRF
+    # token), then shows the page it lands on in place: no reload.
+    form = re.compile(r"/p/\d+/goals/\d+/entries$")
+    page.evaluate("window.notReloaded = true")
+    with page.expect_request(form) as sent:
         log_walk(page, 25, "Walked to the shop and back")
     request = sent.value
-    assert UUID.match(request.headers["idempotency-key"])
-    assert request.headers["x-csrftoken"]
-    assert json.loads(request.post_data)["value"] == "25"
+    fields = dict(pair.split("=", 1) for pair in request.post_data.split("&"))
+    assert UUID.match(fields["idempotency_key"]) and fields["csrf_token"]
+    assert fields["value"] == "25"
+    saved_note_focused(page)
+    assert page.evaluate("window.notReloaded")
     assert entry_count(live) == before + 1
     assert page.get_by_text("Walked to the shop and back").is_visible()
 
@@ -100,6 +115,10 @@ def test_an_entry_made_offline_is_sent_once_on_reconnect(context, page, live):
 
     context.set_offline(True)
     log_walk(page, 20, "Round the park, no signal")
+    assert saved_note_focused(page) == (
+        "✓ Saved on this phone; it will be sent when you\N{RIGHT SINGLE QUOTATION MARK}re"
+        " back online."
+    )
     assert "Saved on this phone — 1 entry waiting to send" in queue_text(page, "1 entry waiting")
     waiting = outbox(page)
     assert len(waiting) == 1 and UUID.match(waiting[0]["key"])
@@ -382,6 +401,6 @@ def test_keyboard_alone_signs_in_and_logs_an_entry(page, live):
         page.keyboard.press("Enter")
     tab_to("form[data-entry-form] [name=value]")
     page.keyboard.type("12")
-    with page.expect_navigation():
-        page.keyboard.press("Enter")
+    page.keyboard.press("Enter")
+    assert "Saved: " in saved_note_focused(page)
     assert entry_count(live) == before + 1

@@ -52,6 +52,14 @@ def test_screenshots_of_the_main_pages(browser, live):
                 assert response.status == 200, f"{name}: {url} answered {response.status}"
                 page.screenshot(path=str(SHOTS / f"{name}.png"))
                 saved.append(name)
+            if who == "patient":  # a walk logged at home, confirmed beside its form
+                page.goto(f"/p/{live.alex}/")
+                form = page.locator(f"form[data-goal-id='{live.goal(WALK)}']")
+                form.locator("[name=value]").fill("25")
+                form.get_by_role("button", name="Save").click()
+                page.locator(f"#saved-{live.goal(WALK)}[autofocus]").wait_for()
+                page.screenshot(path=str(SHOTS / "patient-saved.png"))
+                saved.append("patient-saved")
     finally:
         context.close()
     assert not problems, problems

@@ -7,6 +7,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import case, func, select
 
+from portal.audit import record_event
 from portal.audit.cli import audit
 from portal.auth.models import Discipline, User, UserKind
 from portal.auth.services import create_user
@@ -89,6 +90,8 @@ def create_admin(email, name, password) -> None:
         user = create_user(_checked_email(email), password, name, UserKind.ADMIN)
     except ValueError as error:
         raise click.ClickException(str(error)) from error
+    # A privilege given: in the sealed trail, by nobody signed in (the command line).
+    record_event(None, "admin_created", "account", user.id, relation="command_line")
     db.session.commit()
     click.echo(f"Created administrator {user.email} (id {user.id}).")
 

@@ -229,6 +229,11 @@ def test_create_admin_makes_an_administrator(app):
     with app.app_context():
         user = db.session.scalar(select(User).where(User.email == "ops@example.org"))
         assert user.kind is UserKind.ADMIN and user.activated_at is not None
+        # A privilege given is in the trail, by nobody signed in.
+        given = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "admin_created")
+        ).one()
+        assert (given.actor_id, given.object_id, given.relation) == (None, user.id, "command_line")
     assert Clinic(app).app.test_client().get("/admin/").status_code == 302
 
 

@@ -259,8 +259,14 @@ def test_an_administrator_resets_a_lost_second_factor(demo, app):
     assert demo.login("alex@example.com").submit(url).status_code == 404
     admin = demo.login(_admin(app))
     assert admin.submit("/admin/users/999999/second-factor/reset").status_code == 404
-    done = admin.submit(url)
-    assert done.status_code == 302
+    # The administrator finds the button on Dr. Rivera's account page, and comes back to it.
+    page = admin.get(f"/admin/accounts/{rivera_id}").get_data(as_text=True)
+    assert f'action="{url}"' in page and "Clear the second factor" in page
+    done = admin.submit(url, {"next": f"/admin/accounts/{rivera_id}"})
+    assert done.status_code == 302 and done.headers["Location"] == f"/admin/accounts/{rivera_id}"
+    assert "Clear the second factor" not in admin.get(done.headers["Location"]).get_data(
+        as_text=True
+    )
     assert not mfa_enrolled(app, rivera_id)
     assert rivera.get("/clinic/").status_code == 302  # her sessions ended
     _client, location = _password_only(app, RIVERA)

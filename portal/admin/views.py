@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 
 from portal.admin import services
 from portal.admin.forms import ActionForm, CorrectEmailForm, NewClinicianForm
+from portal.auth import mfa
 from portal.auth.models import Discipline, User, UserKind
 from portal.enrolment import activation
 from portal.extensions import db
@@ -79,6 +80,7 @@ def _account_page(user: User, email_form: CorrectEmailForm, status: int = 200):
         person=user,
         state=services.state_of(user),
         link=activation.pending_link(user.id),
+        second_factor=mfa.is_enrolled(user.id),
         form=ActionForm(),
         email_form=email_form,
     ), status

@@ -186,3 +186,28 @@ def test_dr_rivera_clears_three_waiting_goals_with_reply_and_next(browser, live)
     finally:
         context.close()
     assert not problems, problems
+
+
+def test_the_plan_uses_the_width_of_a_desk_and_stays_one_column_on_a_phone(browser, live):
+    """From 1024 px the team sits beside the plan's items; on a phone it follows them."""
+    for options, beside in ((DESK, True), (PHONE, False)):
+        context = browser.new_context(base_url=live.url, **options)
+        problems = watch(context)
+        try:
+            page = context.new_page()
+            sign_in(page, "rivera@example.com")
+            page.goto(f"/p/{live.alex}/plan")
+            goals = page.locator("#goals-title").bounding_box()
+            team = page.locator("#team-title").bounding_box()
+            if beside:
+                assert team["x"] > goals["x"] + goals["width"] / 2, (goals, team)
+                assert team["y"] < goals["y"] + 400  # at the top of its column
+            else:
+                assert abs(team["x"] - goals["x"]) < 2 and team["y"] > goals["y"]
+            # Whose plan, with date of birth and age, above everything else.
+            assert page.locator(".patient-banner").bounding_box()["y"] < goals["y"]
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= options["viewport"]["width"]  # nothing sideways
+        finally:
+            context.close()
+        assert not problems, problems

@@ -20,7 +20,10 @@ a wrk warm-up, then `rounds` measured wrk runs; the median of the rounds is repo
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import hmac
 import html.parser
 import http.client
 import os
@@ -29,6 +32,7 @@ import shutil
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -94,6 +98,9 @@ class Scenario:
     vary: Callable[[int], Scenario] | None = None
     # Which rows of the report this belongs to, e.g. "sqlite" or "postgres, large".
     label: str = ""
+    # The scenario this one must hold up to (the same page for another viewer):
+    # the report sets their ratios and statements side by side.
+    same_as: str | None = None
 
     def sample(self, n: int) -> Scenario:
         return self.vary(n) if self.vary else self
@@ -617,11 +624,20 @@ def find_link(text: str, pattern: str | re.Pattern[str], base_url: str = "") -> 
     return None
 
 
-def login_client(base_url: str, email: str, password: str, login_path: str = "/login") -> Client:
+def login_client(
+    base_url: str,
+    email: str,
+    password: str,
+    login_path: str = "/login",
+    totp_secret: str | None = None,
+) -> Client:
     """Sign in through the HTML form at `login_path`; return the signed-in Client.
 
     Submits every hidden input of the form holding a password field (csrf_token,
     next, ...), the email/password fields, and the form's named submit button.
+    When the app then asks for a second factor (a form with a `code` field, as
+    clinicians and administrators get), it is answered with the current TOTP code
+    of `totp_secret`, as the user's authenticator app would.
     """
     client = Client(base_url)
     page = client.get(login_path)
@@ -631,23 +647,16 @@ def login_client(base_url: str, email: str, password: str, login_path: str = "/l
     if not forms:
         raise LoginError(f"no form with a password field on {page.url}")
     form = forms[0]
-    fields: dict[str, str] = {}
+    fields = _form_fields(form, page.text)
     email_field, password_field = "email", "password"
     for inp in form["inputs"]:
         name, kind = inp.get("name"), inp.get("type", "text").lower()
         if not name:
             continue
-        if kind == "hidden":
-            fields[name] = inp.get("value", "")
-        elif kind == "password":
+        if kind == "password":
             password_field = name
         elif kind == "email" or name in ("email", "username", "login"):
             email_field = name
-        elif kind == "submit" and "submit" not in fields:
-            fields[name] = inp.get("value", "")
-    token = find_csrf_token(page.text)
-    if token and "csrf_token" not in fields:
-        fields["csrf_token"] = token
     fields[email_field] = email
     fields[password_field] = password
     action = urllib.parse.urljoin(page.url, form["action"] or page.url)
@@ -656,7 +665,81 @@ def login_client(base_url: str, email: str, password: str, login_path: str = "/l
         raise LoginError(
             f"signing in as {email} failed: ended on {path_of(resp.url)} ({resp.status})"
         )
+    code_forms = [f for f in parse_page(resp.text).forms if _has_code_field(f)]
+    if code_forms:
+        resp = _second_step(client, resp, code_forms[0], email, totp_secret)
+    ended = path_of(resp.url)
+    if ended == login_path or ended.startswith(login_path.rstrip("/") + "/"):
+        # Still inside sign-in (e.g. "set up your authenticator"): not signed in.
+        raise LoginError(f"signing in as {email} did not finish: ended on {ended}")
     return client
+
+
+def _form_fields(form: dict, text: str) -> dict[str, str]:
+    """The hidden inputs, the first named submit button and the CSRF token of `form`."""
+    fields: dict[str, str] = {}
+    for inp in form["inputs"]:
+        name, kind = inp.get("name"), inp.get("type", "text").lower()
+        if not name:
+            continue
+        if kind == "hidden" or (kind == "submit" and "submit" not in fields):
+            fields[name] = inp.get("value", "")
+    token = find_csrf_token(text)
+    if token and "csrf_token" not in fields:
+        fields["csrf_token"] = token
+    return fields
+
+
+def _has_code_field(form: dict) -> bool:
+    return any(
+        inp.get("name") == "code" and inp.get("type", "text").lower() != "hidden"
+        for inp in form["inputs"]
+    )
+
+
+def _second_step(
+    client: Client, page: Response, form: dict, email: str, totp_secret: str | None
+) -> Response:
+    """Answer the sign-in's code step with the authenticator's code; the page it ends on."""
+    if totp_secret is None:
+        raise LoginError(f"{email} must enter a code after the password: give its TOTP secret")
+    fields = _form_fields(form, page.text)
+    fields["code"] = totp_code(totp_secret, account=email)
+    action = urllib.parse.urljoin(page.url, form["action"] or page.url)
+    resp = client.post_form(action, fields)
+    if resp.status >= 400 or path_of(resp.url) == path_of(page.url):
+        raise LoginError(
+            f"the code step for {email} failed: ended on {path_of(resp.url)} ({resp.status})"
+        )
+    return resp
+
+
+TOTP_STEP_SECONDS = 30
+# The last time step whose code each account was given: the app accepts a code
+# only for a step newer than the last one it accepted (a code works once), so a
+# second sign-in within the same 30 s (another database, `--large`) takes the
+# next step's code, which the app accepts for clock drift, or waits for it.
+_last_totp_step: dict[str, int] = {}
+
+
+def totp_code(secret: str, account: str = "", now: float | None = None) -> str:
+    """A 6-digit RFC 6238 code (SHA-1, 30 s) for a base32 `secret`, never for a step
+    already used for `account` in this process."""
+    current = int((time.time() if now is None else now) // TOTP_STEP_SECONDS)
+    step = max(current, _last_totp_step.get(account, current - 1) + 1)
+    if step > current + 1 and now is None:
+        # Two steps ahead would be refused: wait until it is one step ahead.
+        time.sleep((step - 1) * TOTP_STEP_SECONDS - time.time() + 0.1)
+    _last_totp_step[account] = step
+    return _hotp(secret, step)
+
+
+def _hotp(secret: str, counter: int) -> str:
+    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    digest = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
+    return f"{value % 1_000_000:06d}"
 
 
 def _has_password(form: dict) -> bool:

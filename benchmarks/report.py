@@ -123,7 +123,40 @@ def print_report(
             out(f"  {verdict}   {where}: {text}")
     for text, met in query_checks(results):
         out(f"  {'PASS ' if met else 'GROWS'}   {text}")
+    for text, met in same_as_checks(results, baseline):
+        out(f"  {'HOLDS' if met else 'BELOW'}   {text}")
     return any_failed
+
+
+# A page "holds" for another viewer when it runs no more statements and keeps at
+# least this share of the first viewer's ratio: paired single rounds of one page
+# still differ by about 10% on this shared machine (read it over --rounds 3 or more).
+HOLDS_WITHIN = 0.9
+
+
+def same_as_checks(
+    results: Sequence[ScenarioResult], baseline: ScenarioResult | None
+) -> list[tuple[str, bool]]:
+    """(description, met): a scenario with `same_as` against that scenario, per database."""
+    by_key = {(r.scenario.name, r.scenario.label): r for r in results}
+    out = []
+    for r in results:
+        other = by_key.get((r.scenario.same_as, r.scenario.label)) if r.scenario.same_as else None
+        if other is None or r.failed or other.failed:
+            continue
+        mine, theirs = r.ratio_to(baseline), other.ratio_to(baseline)
+        if mine is None or not theirs:
+            continue
+        fewer = not r.queries or not other.queries or max(r.queries) <= max(other.queries)
+        out.append(
+            (
+                f"{r.scenario.name} [{r.scenario.label}]: {mine:.3f}x bare, {mine / theirs:.2f}"
+                f" of the {other.scenario.name}'s {theirs:.3f}x; statements"
+                f" {r.queries_text} vs {other.queries_text}",
+                mine >= HOLDS_WITHIN * theirs and fewer,
+            )
+        )
+    return out
 
 
 def query_checks(results: Sequence[ScenarioResult]) -> list[tuple[str, bool]]:

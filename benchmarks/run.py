@@ -36,8 +36,13 @@ from harness import Scenario
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - public demo seed
+# Demo clinicians sign in with a code from this authenticator secret
+# (portal/auth/demo.py, DESIGN.md): the benchmark computes it as their app would.
+CLINICIAN_TOTP_SECRET = "JBSWY3DPEHPK3PXP"  # noqa: S105 - public demo seed
 PATIENT_EMAIL = "alex@example.com"
 CLINICIAN_EMAIL = "rivera@example.com"
+# Sam Morgan's demo grant for Alex: plan, goals, logging, messages; no sensitive items.
+CAREGIVER_EMAIL = "sam@example.com"
 
 # Set these once the URLs are settled (e.g. "/plan"); None: discover them by
 # following GET / after sign-in to the user's home and taking its first link
@@ -108,9 +113,28 @@ def discover(client: harness.Client, explicit: str | None, pattern: str = PLAN_L
     if explicit:
         return explicit
     home = client.get("/")
-    if home.status != 200:
+    if home.status != 200 or harness.path_of(home.url).startswith("/login"):
+        # Benchmarking the sign-in page instead would "pass" at 0 statements.
         raise harness.BenchmarkError(f"GET / after sign-in ended on {home.url} ({home.status})")
     return harness.find_link(home.text, pattern, base_url=home.url) or harness.path_of(home.url)
+
+
+def caregiver_pages(caregiver: harness.Client, plan_page: str, goal_page: str) -> None:
+    """Check that the caregiver's home offers the patient whose pages the patient reads.
+
+    The caregiver scenarios load exactly the patient's URLs (so the two rows
+    compare one page for two viewers); each one's preflight then checks the
+    grant lets the caregiver see it (200, not a 403 or 404).
+    """
+    patient_id = plan_page.strip("/").split("/")[1]  # /p/<id>/plan
+    home = caregiver.get("/")
+    if home.status != 200 or not harness.find_link(home.text, rf"/p/{patient_id}(?:[/?#]|$)"):
+        raise harness.BenchmarkError(
+            f"{CAREGIVER_EMAIL}'s home ({harness.path_of(home.url)}) offers no link to"
+            f" patient {patient_id}: is the demo grant for Alex seeded?"
+        )
+    if not goal_page.startswith(f"/p/{patient_id}/"):
+        raise harness.BenchmarkError(f"goal page {goal_page} is not patient {patient_id}'s")
 
 
 def entries_api(goal_page: str) -> str:
@@ -200,18 +224,34 @@ def spread_scenario(base_url: str, writers: int) -> Scenario:
     )
 
 
+PATIENT_PLAN = "patient plan page"
+GOAL_PAGE = "goal page (chart + thread)"
+
+
 def portal_scenarios(server: harness.GunicornServer, writers: int) -> list[Scenario]:
     """Scenarios for the portal; called once the server answers."""
     patient = harness.login_client(server.base_url, PATIENT_EMAIL, DEMO_PASSWORD)
-    clinician = harness.login_client(server.base_url, CLINICIAN_EMAIL, DEMO_PASSWORD)
+    clinician = harness.login_client(
+        server.base_url, CLINICIAN_EMAIL, DEMO_PASSWORD, totp_secret=CLINICIAN_TOTP_SECRET
+    )
+    caregiver = harness.login_client(server.base_url, CAREGIVER_EMAIL, DEMO_PASSWORD)
+    plan_page = discover(patient, PATIENT_PLAN_PATH)
     goal_page = harness.find_link(patient.get("/").text, GOAL_LINK_PATTERN) or ""
     csrf = harness.find_csrf_token(patient.get(goal_page).text) or ""
+    caregiver_pages(caregiver, plan_page, goal_page)
     return [
         Scenario(
-            "patient plan page",
-            discover(patient, PATIENT_PLAN_PATH),
+            PATIENT_PLAN,
+            plan_page,
             cookie=patient.cookie_header(),
             target_ratio=PLAN_TARGET_RATIO,
+        ),
+        Scenario(
+            "caregiver plan page (Sam for Alex)",
+            plan_page,
+            cookie=caregiver.cookie_header(),
+            target_ratio=PLAN_TARGET_RATIO,
+            same_as=PATIENT_PLAN,
         ),
         Scenario(
             "clinician plan view",
@@ -220,10 +260,17 @@ def portal_scenarios(server: harness.GunicornServer, writers: int) -> list[Scena
             target_ratio=PLAN_TARGET_RATIO,
         ),
         Scenario(
-            "goal page (chart + thread)",
+            GOAL_PAGE,
             goal_page,
             cookie=patient.cookie_header(),
             target_ratio=GOAL_PAGE_TARGET_RATIO,
+        ),
+        Scenario(
+            "caregiver goal page (Sam for Alex)",
+            goal_page,
+            cookie=caregiver.cookie_header(),
+            target_ratio=GOAL_PAGE_TARGET_RATIO,
+            same_as=GOAL_PAGE,
         ),
         spread_scenario(server.base_url, writers),
         hammer_scenario(patient, goal_page, csrf),

@@ -746,9 +746,15 @@ def _has_password(form: dict) -> bool:
     return any(inp.get("type", "").lower() == "password" for inp in form["inputs"])
 
 
-def login(base_url: str, email: str, password: str, login_path: str = "/login") -> str:
+def login(
+    base_url: str,
+    email: str,
+    password: str,
+    login_path: str = "/login",
+    totp_secret: str | None = None,
+) -> str:
     """Sign in; return the `Cookie:` header value of the signed-in session."""
-    return login_client(base_url, email, password, login_path).cookie_header()
+    return login_client(base_url, email, password, login_path, totp_secret).cookie_header()
 
 
 def final_url(base_url: str, path: str, cookie: str | None = None) -> str:

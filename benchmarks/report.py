@@ -124,7 +124,7 @@ def print_report(
     for text, met in query_checks(results):
         out(f"  {'PASS ' if met else 'GROWS'}   {text}")
     for text, met in same_as_checks(results, baseline):
-        out(f"  {'HOLDS' if met else 'BELOW'}   {text}")
+        out(f"  {'note ' if met is None else 'HOLDS' if met else 'BELOW'}   {text}")
     return any_failed
 
 
@@ -136,13 +136,20 @@ HOLDS_WITHIN = 0.9
 
 def same_as_checks(
     results: Sequence[ScenarioResult], baseline: ScenarioResult | None
-) -> list[tuple[str, bool]]:
-    """(description, met): a scenario with `same_as` against that scenario, per database."""
+) -> list[tuple[str, bool | None]]:
+    """(description, met or None if not measured): each `same_as` scenario against its
+    counterpart on the same database."""
     by_key = {(r.scenario.name, r.scenario.label): r for r in results}
-    out = []
+    out: list[tuple[str, bool | None]] = []
     for r in results:
-        other = by_key.get((r.scenario.same_as, r.scenario.label)) if r.scenario.same_as else None
-        if other is None or r.failed or other.failed:
+        if not r.scenario.same_as:
+            continue
+        other = by_key.get((r.scenario.same_as, r.scenario.label))
+        if other is None:  # e.g. --only caregiver
+            where = f"{r.scenario.name} [{r.scenario.label}]"
+            out.append((f"{where}: {r.scenario.same_as} not measured, nothing to hold to", None))
+            continue
+        if r.failed or other.failed:
             continue
         mine, theirs = r.ratio_to(baseline), other.ratio_to(baseline)
         if mine is None or not theirs:

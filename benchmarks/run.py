@@ -15,8 +15,12 @@ Results are reported against targets; the exit code is 0 whatever they show
 could not run.
 
 To add a scenario, append a harness.Scenario to the list `portal_scenarios`
-returns (use `patient.cookie_header()` / `clinician.cookie_header()` for
-signed-in pages, harness.find_csrf_token() for a POST's X-CSRFToken header).
+returns (use `patient.cookie_header()` / `clinician.cookie_header()` /
+`caregiver.cookie_header()` for signed-in pages, harness.find_csrf_token() for a
+POST's X-CSRFToken header). Staff accounts sign in with a TOTP code
+(`login_client(..., totp_secret=CLINICIAN_TOTP_SECRET)`). The same page for
+another viewer names the first one in `same_as`: the report then says whether
+it holds up to it.
 """
 
 from __future__ import annotations

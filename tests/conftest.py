@@ -60,7 +60,12 @@ def app() -> Iterator[Flask]:
 def _clean_database(app: Flask) -> Iterator[None]:
     """Every test starts with empty tables (deleting is much faster than re-creating)."""
     yield
-    pagecache.cache_of(app).clear()  # kept pages belong to the rows being deleted
+    empty_database(app)
+
+
+def empty_database(app: Flask) -> None:
+    """Delete every row, and the kept pages that belonged to them."""
+    pagecache.cache_of(app).clear()
     with app.app_context():
         _db.session.remove()
         with _db.engine.begin() as conn:
@@ -153,6 +158,11 @@ def second_step(client: PortalClient, email: str, response) -> None:
 
 @pytest.fixture()
 def demo(app: Flask) -> DemoClinic:
+    return seed_demo(app)
+
+
+def seed_demo(app: Flask) -> DemoClinic:
+    """Fill the (empty) database with the demo clinic."""
     from portal.demo import seed
 
     with app.app_context():

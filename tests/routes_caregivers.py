@@ -1,5 +1,6 @@
 """Access matrix rows for caregivers: People who help me, invitations, stepping down, guardians."""
 
+import secrets
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -26,7 +27,7 @@ def waiting_invitation(demo) -> dict:
     with demo.app.app_context():
         now = utcnow()
         invitation = Invitation(
-            token_hash="0" * 64,
+            token_hash=secrets.token_hex(32),  # made anew for each relation's request
             patient_id=demo.alex,
             name="Robin",
             email="robin@example.com",

@@ -4,6 +4,8 @@ These routes are about the signed-in user, not a patient: everyone signed in
 gets their own settings; a device belongs to one account and is 404 to others.
 """
 
+import uuid
+
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -42,7 +44,7 @@ def alex_device(demo):
     with demo.app.app_context():
         sub = PushSubscription(
             user_id=demo.users["alex@example.com"],
-            endpoint="https://fcm.googleapis.com/fcm/send/alex-phone",
+            endpoint=f"https://fcm.googleapis.com/fcm/send/alex-phone-{uuid.uuid4().hex}",
             p256dh=P256DH,
             auth="AAAAAAAAAAAAAAAAAAAAAA",
         )

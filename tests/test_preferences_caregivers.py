@@ -224,3 +224,18 @@ def test_the_plan_costs_the_same_however_many_are_involved(app, family, count_qu
         assert "Helper 2, friend" in text_of(response) or len(chosen) == 1
         counts.append(counter.count)
     assert counts[0] == counts[1], counts
+
+
+def test_the_demo_involves_sam_through_his_grant(app):
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        from portal.auth.models import User
+
+        sam = db.session.scalar(select(User.id).where(User.email == "sam@example.com"))
+        row = db.session.execute(
+            select(PreferencePerson.name, Grant.caregiver_id, Grant.revoked_at).join(
+                Grant, Grant.id == PreferencePerson.caregiver_grant_id
+            )
+        ).one()
+    assert (row.name, row.caregiver_id, row.revoked_at) == ("Sam Morgan", sam, None)

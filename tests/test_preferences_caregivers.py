@@ -239,3 +239,24 @@ def test_the_demo_involves_sam_through_his_grant(app):
             )
         ).one()
     assert (row.name, row.caregiver_id, row.revoked_at) == ("Sam Morgan", sam, None)
+
+
+def test_a_caregiver_changing_them_is_offered_only_themself(app, family):
+    clinic, alex, _rivera, _sam, _sams, _pats = family
+    jo = clinic.caregiver("Jo Lane")
+    kim = clinic.caregiver("Kim Lane")
+    jos = _grant(app, alex, jo, "Daughter", (Scope.DECISIONS_READ, Scope.DECISIONS_WRITE))
+    kims = _grant(app, alex, kim, "Friend", (Scope.PLAN_READ,))
+    helper = clinic.login(jo.email)
+    page = helper.get(_people_url(alex))
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert f'id="caregiver-{jos}"' in html
+    assert "Kim Lane" not in html and "Sam Morgan" not in html  # the patient's to tell
+    response = _choose(helper, alex, kims)
+    assert response.status_code == 422
+    assert _choose(helper, alex, jos).status_code == 303
+    shown = text_of(helper.get(f"/p/{alex.id}/preferences"))
+    assert "Jo Lane, daughter — has access to CareCircle" in shown  # no plan:read
+    # Alex is offered everyone who helps him.
+    assert "Kim Lane" in text_of(clinic.login(alex.email).get(_people_url(alex)))

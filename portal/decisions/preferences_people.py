@@ -38,7 +38,8 @@ def with_grants(
     found = {}
     for row in rows:
         running = row.revoked_at is None and row.starts_at <= now < row.ends_at
-        if running or row.id in kept:
+        offered = access.is_self or row.id == access.grant_id  # as caregiver_choices
+        if (running and offered) or row.id in kept:
             found[row.id] = {
                 "name": row.name,
                 "relationship": row.relationship,
@@ -60,11 +61,17 @@ class CaregiverChoice:
 
 
 def caregiver_choices(access: Access, people: list[dict[str, Any]]) -> list[CaregiverChoice]:
-    """The patient's caregivers now, then those in `people` whose grant has ended; one query."""
+    """The patient's caregivers now, then those in `people` whose grant has ended; one query.
+
+    A caregiver changing them for the patient is offered only themself and those
+    the patient already chose: who else helps is the patient's to tell.
+    """
     now = utcnow()
+    chosen = {_int(p.get("grant_id")) for p in people}
     choices = [
         CaregiverChoice(h.grant_id, h.name, h.relationship, False)
         for h in helpers_of(access.patient_id, now)
+        if access.is_self or h.grant_id == access.grant_id or h.grant_id in chosen
     ]
     offered = {c.grant_id for c in choices}
     for person in people:

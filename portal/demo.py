@@ -374,6 +374,6 @@ STEPS: tuple[Callable[[Demo], None], ...] = (
     alex_goals,
     blake_goals,
     alex_decisions,
+    caregiver_demo,  # before the preferences: Alex involves Sam through his grant
     alex_preferences,  # portal/decisions: what matters to Alex
-    caregiver_demo,
 )

@@ -43,7 +43,9 @@ def test_get_put_and_history(app, people):
     assert response.status_code == 200, response.get_json()
     saved = response.get_json()
     assert saved["version"] == 1
-    assert saved["people"] == [{"name": "Ana Hale", "relationship": "daughter"}]
+    assert saved["people"] == [
+        {"name": "Ana Hale", "relationship": "daughter", "grant_id": None, "has_access": None}
+    ]
     assert saved["summary"].startswith("Wants the doctor to decide, considering their view")
     assert "needs a Spanish interpreter" in saved["summary"]
     # Fields left out keep their value.

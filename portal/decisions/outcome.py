@@ -11,11 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, and_, case, func, literal, select, union_all
 
 from portal import audit
-from portal.access import Access, care_team_of
+from portal.access import Access, active_grant, care_team_of
 from portal.auth.models import Discipline, User
+from portal.caregivers.models import Grant
 from portal.careplan import services as plan
 from portal.careplan.models import ActivityStatus, Assignee, CareTeamMember
 from portal.db import utcnow
@@ -26,6 +27,7 @@ from portal.decisions.models import (
     DecisionParticipant,
     DecisionStatus,
 )
+from portal.decisions.preferences_models import PreferencePerson
 from portal.decisions.services import get_decision, require_open, require_team
 from portal.extensions import db
 from portal.goals import lifecycle
@@ -34,7 +36,7 @@ from portal.goals.reading import patient_today
 
 @dataclass(frozen=True)
 class Person:
-    """Someone who may have taken part: a team member now, or the patient."""
+    """Someone who may have taken part: the patient, a team member now, or a caregiver."""
 
     user_id: int
     name: str
@@ -43,17 +45,51 @@ class Person:
 
 
 def people(access: Access) -> list[Person]:
-    """Who may be recorded as taking part: the patient and the care team now (one query)."""
-    rows = db.session.execute(
-        select(CareTeamMember.user_id, User.name, CareTeamMember.role)
+    """Who may be recorded as taking part (one query, however many people).
+
+    The patient; the care team now, lead first; then the caregivers the patient
+    chose to involve in decisions whose grant runs now (a revoked or ended grant
+    is the patient's word that they no longer act for them).
+    """
+    pid = access.patient_id
+    team = (
+        select(
+            CareTeamMember.user_id.label("user_id"),
+            User.name.label("name"),
+            CareTeamMember.role.label("role"),
+            case((CareTeamMember.is_lead, 0), else_=1).label("rank"),
+        )
         .join(User, User.id == CareTeamMember.user_id)
-        .where(care_team_of(access.patient_id))
-        .order_by(CareTeamMember.is_lead.desc(), User.name)
-    ).all()
+        .where(care_team_of(pid))
+    )
+    caregivers = (
+        select(
+            Grant.caregiver_id,
+            User.name,
+            (literal("Caregiver, ", String) + func.lower(Grant.relationship)).label("role"),
+            literal(2),
+        )
+        .select_from(PreferencePerson)
+        .join(
+            Grant,
+            and_(
+                Grant.id == PreferencePerson.caregiver_grant_id,
+                active_grant(pid, Grant.caregiver_id, utcnow()),
+            ),
+        )
+        .join(User, User.id == Grant.caregiver_id)
+        .where(PreferencePerson.patient_id == pid)
+    )
+    both = union_all(team, caregivers).subquery()
+    rows = db.session.execute(select(both).order_by(both.c.rank, both.c.name, both.c.user_id))
     found = []
     if access.patient_user_id is not None:
         found.append(Person(access.patient_user_id, access.patient_name, "Patient", False))
-    found += [Person(r.user_id, r.name, r.role, True) for r in rows]
+    seen = {p.user_id for p in found}
+    for row in rows:
+        if row.user_id not in seen:  # someone on the team who also helps: once, as team
+            seen.add(row.user_id)
+            found.append(Person(row.user_id, row.name, row.role, row.rank < 2))
     return found
 
 

@@ -12,6 +12,7 @@ from pydantic import Field
 from portal.access import Access, Scope, patient_view
 from portal.api.blueprint import ApiError, RequestBody, ResponseBody, body, bp
 from portal.api.openapi import operation
+from portal.db import utcnow
 from portal.decisions import preferences_inputs as inputs
 from portal.decisions import preferences_services as services
 from portal.decisions.preferences_models import Channel, Detail, Involvement, Priority, RiskFormat
@@ -22,7 +23,17 @@ BASE = "/patients/<int:patient_id>/preferences"
 
 
 class PersonInput(RequestBody):
-    name: Annotated[str, Field(max_length=inputs.NAME_MAX)]
+    """One of the patient's caregivers by `grant_id`, or someone else by name."""
+
+    grant_id: Annotated[
+        int | None,
+        Field(
+            gt=0,
+            description="A caregiver's grant for this patient, running now (or already "
+            "chosen); name and relationship then come from the grant.",
+        ),
+    ] = None
+    name: Annotated[str, Field(max_length=inputs.NAME_MAX)] = ""
     relationship: Annotated[str, Field(max_length=inputs.RELATIONSHIP_MAX)] = ""
 
 
@@ -51,12 +62,22 @@ class PreferencesInput(RequestBody):
     interpreter: bool | None = None
     channel: Channel | None = None
     contact_times: Annotated[str | None, Field(max_length=inputs.TIMES_MAX)] = None
-    people: Annotated[list[PersonInput] | None, Field(max_length=inputs.PEOPLE_MAX)] = None
+    people: Annotated[
+        list[PersonInput] | None,
+        Field(max_length=inputs.PEOPLE_MAX + inputs.CAREGIVERS_MAX),
+    ] = None
 
 
 class PersonOut(ResponseBody):
     name: str
     relationship: str
+    grant_id: int | None = Field(
+        description="The caregiver's grant, when the person is one of the patient's caregivers."
+    )
+    has_access: bool | None = Field(
+        description="For a caregiver: whether their grant gives access now "
+        "(false once revoked or ended); null for someone named in words."
+    )
 
 
 class Preferences(ResponseBody):
@@ -105,7 +126,18 @@ class PreferenceHistory(ResponseBody):
     changes: list[Change] = Field(description="Newest first.")
 
 
+def _person_json(person: dict[str, Any], now: datetime) -> dict[str, Any]:
+    grant_id = person.get("grant_id")
+    return {
+        "name": person["name"],
+        "relationship": person["relationship"],
+        "grant_id": grant_id,
+        "has_access": services.has_access(person, now) if grant_id is not None else None,
+    }
+
+
 def preferences_json(prefs: services.Preferences) -> dict[str, Any]:
+    now = utcnow()
     return {
         **prefs.values(),
         "patient_id": prefs.patient_id,
@@ -117,6 +149,7 @@ def preferences_json(prefs: services.Preferences) -> dict[str, Any]:
         "updated_at": prefs.updated_at.isoformat() if prefs.updated_at else None,
         "updated_by": prefs.updated_by_name or None,
         "updated_since_seen": prefs.unseen,
+        "people": [_person_json(p, now) for p in prefs.people],
         "url": url_for("preferences.view", patient_id=prefs.patient_id),
     }
 

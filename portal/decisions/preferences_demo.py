@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
+from portal.caregivers.models import Grant
 from portal.decisions import preferences_services as services
 from portal.decisions.preferences_inputs import SECTIONS, clean
 from portal.demo_context import Demo
+from portal.extensions import db
 
 
 def alex_preferences(demo: Demo) -> None:
@@ -36,11 +40,20 @@ def alex_preferences(demo: Demo) -> None:
                 "interpreter": False,
                 "channel": "portal",
                 "contact_times": "Weekday mornings",
-                "people": [
-                    {"name": "Sam Morgan", "relationship": "family, helps with appointments"}
-                ],
+                "people": [{"grant_id": _sams_grant(demo)}],
             },
             SECTIONS["information"] + SECTIONS["people"],
         ),
         finish=True,
     )
+
+
+def _sams_grant(demo: Demo) -> int:
+    """Sam's grant for Alex, made by the caregivers' demo step (run before this one)."""
+    return db.session.scalars(
+        select(Grant.id).where(
+            Grant.patient_id == demo.patient.id,
+            Grant.caregiver_id == demo.users["sam@example.com"].id,
+            Grant.revoked_at.is_(None),
+        )
+    ).one()

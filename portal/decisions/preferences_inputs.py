@@ -25,7 +25,8 @@ TIMES_MAX = 200
 NAME_MAX = 120
 RELATIONSHIP_MAX = 80
 PRIORITIES_MAX = 3
-PEOPLE_MAX = 5
+PEOPLE_MAX = 5  # "someone else" rows, named in words
+CAREGIVERS_MAX = 20  # caregivers chosen by their grant (bounded by the patient's grants)
 
 # Each page of the form (and step of the first-time questions) changes these fields.
 SECTIONS: dict[str, tuple[str, ...]] = {
@@ -123,21 +124,44 @@ _name = _text(NAME_MAX, "their name")
 _relationship = _text(RELATIONSHIP_MAX, "who they are to you")
 
 
-def _people(raw: Any) -> list[dict[str, str]]:
+def _people(raw: Any) -> list[dict[str, Any]]:
+    """Caregivers as `{"grant_id": n}` (the service checks the grant), others by name."""
     if raw is None:
         return []
     if not isinstance(raw, list) or not all(isinstance(p, dict) for p in raw):
         raise ValueError("List each person with their name and who they are to you")
-    people = []
+    people: list[dict[str, Any]] = []
+    grants: set[int] = set()
     for person in raw:
+        grant_id = person.get("grant_id")
+        if grant_id not in (None, ""):
+            grant_id = _grant_id(grant_id)
+            if grant_id not in grants:
+                grants.add(grant_id)
+                people.append({"grant_id": grant_id})
+            continue
         name, relationship = _name(person.get("name")), _relationship(person.get("relationship"))
         if not name and relationship:
             raise ValueError("Write the name of each person you want involved")
         if name:
-            people.append({"name": name, "relationship": relationship})
-    if len(people) > PEOPLE_MAX:
-        raise ValueError(f"List up to {PEOPLE_MAX} people")
+            people.append({"name": name, "relationship": relationship, "grant_id": None})
+    if len(people) - len(grants) > PEOPLE_MAX:
+        raise ValueError(f"List up to {PEOPLE_MAX} other people")
+    if len(grants) > CAREGIVERS_MAX:
+        raise ValueError("Choose from the people who help you")
     return people
+
+
+def _grant_id(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError("Choose from the people who help you")
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ValueError("Choose from the people who help you") from None
+    if value <= 0:
+        raise ValueError("Choose from the people who help you")
+    return value
 
 
 _CHECKS = {
@@ -161,7 +185,8 @@ def from_form(form: Mapping[str, str], section: str) -> dict[str, Any]:
     if section == "matters":
         raw["priorities"] = [form.get(f"priority_{n}", "") for n in range(1, PRIORITIES_MAX + 1)]
     if section == "people":
-        raw["people"] = [
+        chosen = getattr(form, "getlist", lambda _name: [])("caregiver")
+        raw["people"] = [{"grant_id": grant_id} for grant_id in chosen] + [
             {"name": form.get(f"name_{n}", ""), "relationship": form.get(f"relationship_{n}", "")}
             for n in range(PEOPLE_MAX)
         ]

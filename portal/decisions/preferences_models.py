@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.careplan.models import _enum
@@ -188,8 +188,10 @@ class PatientPreferences(db.Model):
 class PreferencePerson(db.Model):
     """Someone the patient wants involved in decisions.
 
-    Named in words for now; `caregiver_grant_id` will point at a delegated-access
-    grant (issue 8) when the person is one of the patient's caregivers.
+    Either one of the patient's caregivers, by their delegated-access grant
+    (`caregiver_grant_id`; name and relationship copied from it when chosen,
+    so the history and a revoked grant still read in words), or someone else,
+    named in words. A deleted grant leaves the words (ON DELETE SET NULL).
     """
 
     __tablename__ = "preference_people"
@@ -201,7 +203,9 @@ class PreferencePerson(db.Model):
     position: Mapped[int] = mapped_column(default=0)
     name: Mapped[str] = mapped_column(String(120))
     relationship: Mapped[str] = mapped_column(String(80), default="")
-    caregiver_grant_id: Mapped[int | None] = mapped_column(Integer)
+    caregiver_grant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("caregiver_grants.id", ondelete="SET NULL"), index=True
+    )
 
 
 class PreferenceChange(db.Model):

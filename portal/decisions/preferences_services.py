@@ -9,11 +9,13 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.exc import StaleDataError
 
 from portal import audit
 from portal.access import CARE_TEAM_PATIENTS, Access, Scope, care_team_params
 from portal.auth.models import User
+from portal.caregivers.models import Grant
 from portal.db import utcnow
 from portal.decisions.preferences_inputs import FIELDS
 from portal.decisions.preferences_models import (
@@ -23,6 +25,7 @@ from portal.decisions.preferences_models import (
     PreferencePerson,
     PreferenceReview,
 )
+from portal.decisions.preferences_people import with_grants
 from portal.decisions.preferences_text import change_lines, one_line
 from portal.extensions import db
 from portal.patients import Patient
@@ -54,7 +57,9 @@ class Preferences:
     interpreter: bool | None = None
     channel: str | None = None
     contact_times: str = ""
-    people: list[dict[str, str]] = field(default_factory=list)
+    # {name, relationship, grant_id}; a caregiver's also says how their grant stands
+    # (see `_person`), so the pages can say whether they have access now.
+    people: list[dict[str, Any]] = field(default_factory=list)
     flow: str | None = None
     updated_at: datetime | None = None
     updated_by_name: str = ""
@@ -84,6 +89,7 @@ def _stored(row: PatientPreferences | Any, name: str) -> Any:
 
 
 _PID, _UID = bindparam("pid"), bindparam("uid")
+_CAREGIVER = aliased(User)
 _COLUMNS = [c for c in PatientPreferences.__table__.c if c.key != "updated_by_id"]
 _OTHERS_CHANGED = exists().where(
     PreferenceChange.patient_id == _PID,
@@ -99,6 +105,13 @@ _CARD = (
         _OTHERS_CHANGED.label("unseen"),
         PreferencePerson.name,
         PreferencePerson.relationship,
+        PreferencePerson.caregiver_grant_id,
+        _CAREGIVER.name.label("caregiver_name"),
+        Grant.relationship.label("grant_relationship"),
+        Grant.scopes.label("grant_scopes"),
+        Grant.starts_at.label("grant_starts_at"),
+        Grant.ends_at.label("grant_ends_at"),
+        Grant.revoked_at.label("grant_revoked_at"),
     )
     .select_from(Patient)
     .outerjoin(PatientPreferences, PatientPreferences.patient_id == Patient.id)
@@ -107,6 +120,14 @@ _CARD = (
         and_(PreferenceReview.patient_id == Patient.id, PreferenceReview.user_id == _UID),
     )
     .outerjoin(PreferencePerson, PreferencePerson.patient_id == Patient.id)
+    .outerjoin(
+        Grant,
+        and_(
+            Grant.id == PreferencePerson.caregiver_grant_id,
+            Grant.patient_id == PreferencePerson.patient_id,
+        ),
+    )
+    .outerjoin(_CAREGIVER, _CAREGIVER.id == Grant.caregiver_id)
     .where(Patient.id == _PID)
     .order_by(PreferencePerson.position, PreferencePerson.id)
 )
@@ -124,9 +145,41 @@ def _read(access: Access) -> Preferences:
             if column.key != "patient_id":
                 setattr(prefs, column.key, _stored(first, column.key))
         prefs.priorities = list(first.priorities or [])
-    prefs.people = [{"name": r.name, "relationship": r.relationship} for r in rows if r.name]
+    prefs.people = [_person(r) for r in rows if r.name]
     prefs.unseen = access.is_care_team and bool(first.unseen)
     return prefs
+
+
+def _person(row: Any) -> dict[str, Any]:
+    """One person to involve; a caregiver named as their account and grant say now.
+
+    `access` is "revoked" (decided here: revoking writes the versioned grants
+    table, so a kept page is made anew), or "granted" with `starts_at` and
+    `ends_at`, which the page compares with the time of each response, since
+    nothing is written when a grant runs out.
+    """
+    person: dict[str, Any] = {
+        "name": row.name,
+        "relationship": row.relationship,
+        "grant_id": row.caregiver_grant_id,
+    }
+    if row.caregiver_grant_id is None or row.grant_ends_at is None:
+        person["grant_id"] = None  # the grant is gone: their name stays, in words
+        return person
+    person["name"] = row.caregiver_name or row.name
+    person["relationship"] = (row.grant_relationship or row.relationship).lower()
+    person["sees_plan"] = Scope.PLAN_READ.value in (row.grant_scopes or "").split()
+    if row.grant_revoked_at is not None:
+        person["access"] = "revoked"
+    else:
+        person["access"] = "granted"
+        person["starts_at"], person["ends_at"] = row.grant_starts_at, row.grant_ends_at
+    return person
+
+
+def has_access(person: dict[str, Any], now: datetime) -> bool:
+    """Whether a caregiver to involve can use CareCircle for the patient at `now`."""
+    return person.get("access") == "granted" and person["starts_at"] <= now < person["ends_at"]
 
 
 def load(access: Access) -> Preferences:
@@ -162,6 +215,8 @@ def save(
     if expected_version is not None and expected_version != row.version:
         raise Conflict()
     people = _people(access.patient_id)
+    if "people" in values:
+        values = {**values, "people": with_grants(access, values["people"], people)}
     changes = {}
     for name, value in values.items():
         before = people if name == "people" else _stored(row, name)
@@ -202,19 +257,32 @@ def _apply(access: Access, row: PatientPreferences, changes: dict[str, list[Any]
     )
 
 
-def _people(patient_id: int) -> list[dict[str, str]]:
+def _people(patient_id: int) -> list[dict[str, Any]]:
     rows = db.session.execute(
-        select(PreferencePerson.name, PreferencePerson.relationship)
+        select(
+            PreferencePerson.name,
+            PreferencePerson.relationship,
+            PreferencePerson.caregiver_grant_id,
+        )
         .where(PreferencePerson.patient_id == patient_id)
         .order_by(PreferencePerson.position, PreferencePerson.id)
     )
-    return [{"name": r.name, "relationship": r.relationship} for r in rows]
+    return [
+        {"name": r.name, "relationship": r.relationship, "grant_id": r.caregiver_grant_id}
+        for r in rows
+    ]
 
 
-def _replace_people(patient_id: int, people: list[dict[str, str]]) -> None:
+def _replace_people(patient_id: int, people: list[dict[str, Any]]) -> None:
     db.session.execute(delete(PreferencePerson).where(PreferencePerson.patient_id == patient_id))
     db.session.add_all(
-        PreferencePerson(patient_id=patient_id, position=n, **person)
+        PreferencePerson(
+            patient_id=patient_id,
+            position=n,
+            name=person["name"],
+            relationship=person["relationship"],
+            caregiver_grant_id=person.get("grant_id"),
+        )
         for n, person in enumerate(people)
     )
 

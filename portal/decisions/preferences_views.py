@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.exceptions import NotFound
 
+from portal import pagecache
 from portal.access import Access, Scope, patient_view
 from portal.decisions import preferences_api  # noqa: F401  (adds its routes to the API blueprint)
 from portal.decisions import preferences_services as services
@@ -21,6 +23,7 @@ from portal.decisions.preferences_models import (
     Priority,
     RiskFormat,
 )
+from portal.decisions.preferences_people import CaregiverChoice, caregiver_choices
 from portal.decisions.preferences_text import FIELD_LABELS, person_text, priority_texts, value_text
 from portal.goals.inputs import Invalid
 
@@ -95,9 +98,15 @@ def _form(access, section, step, values, errors, status, version=None):
             anchors=ANCHORS,
             version=version,
             people_rows=PEOPLE_MAX,
+            caregivers=_caregivers(access) if section == "people" else [],
         ),
         status,
     )
+
+
+def _caregivers(access: Access) -> list[CaregiverChoice]:
+    stored = services.card(access)
+    return caregiver_choices(access, stored.people if stored else [])
 
 
 def _next(access: Access, section: str, step: bool):
@@ -161,6 +170,16 @@ def choices() -> dict[str, Any]:
         "risk_format": [(r.value, r.label) for r in RiskFormat],
         "channel": [(c.value, c.label) for c in Channel],
     }
+
+
+def _granted(value: str, context: dict) -> bool:
+    starts, ends = (datetime.fromisoformat(part) for part in value.split())
+    return starts <= context["now"] < ends
+
+
+# A caregiver's grant runs out with nothing written: "has access" is decided per response.
+pagecache.register_condition("grant_running", _granted)
+pagecache.register_condition("grant_ended", lambda v, c: not _granted(v, c))
 
 
 @bp.record_once

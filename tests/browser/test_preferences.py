@@ -137,3 +137,35 @@ def test_what_matters_can_be_read_offline(context, page, live):
     assert page.locator("h1").inner_text() == "What matters to you"
     assert page.locator("[data-offline-banner]").is_visible()
     context.set_offline(False)
+
+
+def test_alex_involves_sam_from_his_caregivers_and_rivera_sees_it(browser, live):
+    problems: list[str] = []
+    alex_phone = browser.new_context(base_url=live.url, bypass_csp=True, **PHONE)
+    errors = watch(alex_phone)
+    page = alex_phone.new_page()
+    sign_in(page, "alex@example.com")
+    page.goto(f"/p/{live.alex}/preferences/people")
+    _accessible(page, problems)
+    helpers = page.get_by_role("group", name="People who help you")
+    helpers.get_by_label("Sam Morgan, son").check()
+    page.get_by_label("Name").first.fill("Jo Lane")
+    page.get_by_label("Who they are to you").first.fill("neighbour")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save").click()
+    assert page.get_by_text("Sam Morgan, son — has access to the plan").is_visible()
+    _accessible(page, problems)
+    alex_phone.close()
+
+    rivera_phone = browser.new_context(base_url=live.url, bypass_csp=True, **PHONE)
+    errors += watch(rivera_phone)
+    page = rivera_phone.new_page()
+    sign_in(page, "rivera@example.com")
+    page.goto(f"/p/{live.alex}/plan")
+    card = page.locator("main section.card").first
+    assert card.get_by_text("Sam Morgan, son — has access to the plan").is_visible()
+    assert card.get_by_text("Jo Lane, neighbour").is_visible()
+    _accessible(page, problems)
+    rivera_phone.close()
+    assert not problems, "\n".join(problems)
+    assert not errors, "\n".join(errors)

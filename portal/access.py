@@ -245,6 +245,9 @@ _RELATION = (
 def grant_scopes(row: Any, now: datetime) -> frozenset[str] | None:
     """The scopes an active grant row gives (a guardian's also depend on the patient's age)."""
     scopes = frozenset(row.grant_scopes.split()) & CAREGIVER_SCOPES
+    if Scope.DECISIONS_WRITE in scopes:
+        # One cannot sensibly change what one may not see: changing implies reading.
+        scopes |= {Scope.DECISIONS_READ}
     if row.include_sensitive:
         scopes |= {Scope.SENSITIVE}
     if row.grant_kind == GrantKind.GUARDIAN:

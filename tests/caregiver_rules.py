@@ -31,6 +31,11 @@ OWN_ONLY: dict[tuple[str, str], int] = {
 
 # A goal's entries and thread are reached through the goal: they need goals:read too.
 THROUGH_GOAL = ("goals.", "api.goals_")
+# A decision's lean, answers and thread, and the preference forms, are reached through
+# what they belong to: they need decisions:read too (the services check it).
+THROUGH_DECISIONS = ("decisions.", "api.decisions_", "preferences.", "api.preferences")
+# Routes whose view needs a second scope: asking in a decision's thread is taking part in it.
+ALSO_NEEDS = {("decisions.post_message", "POST"): "decisions:write"}
 
 
 @cache
@@ -55,6 +60,9 @@ def required_scopes() -> dict[str, Any]:
 def with_grant(scopes: frozenset[str]):
     """The rule for a running grant naming `scopes`."""
 
+    if "decisions:write" in scopes:
+        scopes = scopes | {"decisions:read"}  # changing implies reading (access.grant_scopes)
+
     def rule(case) -> int:
         needed = required_scopes().get(case.endpoint)
         if needed is None:
@@ -66,6 +74,11 @@ def with_grant(scopes: frozenset[str]):
         if needed and needed not in scopes:
             return FORBIDDEN
         if case.endpoint.startswith(THROUGH_GOAL) and "goals:read" not in scopes:
+            return FORBIDDEN
+        if case.endpoint.startswith(THROUGH_DECISIONS) and "decisions:read" not in scopes:
+            return FORBIDDEN
+        also = ALSO_NEEDS.get((case.endpoint, case.method))
+        if also is not None and also not in scopes:
             return FORBIDDEN
         return OWN_ONLY.get((case.endpoint, case.method), case.expect["patient"])
 

@@ -191,9 +191,11 @@ def test_caregivers_granted_notifications_hear_of_replies_but_never_of_hidden_it
         from sqlalchemy import select
 
         notices = db.session.execute(select(Notification.user_id, Notification.url)).all()
-    assert (told.id, f"/p/{patient.id}/goals/{walk}") in notices
+    # Reply notices land on the newest message (#latest).
+    assert (told.id, f"/p/{patient.id}/goals/{walk}#latest") in notices
     assert not [n for n in notices if n.user_id == untold.id]
-    assert not [n for n in notices if n.user_id == told.id and str(secret) in n.url]
+    hidden = f"/p/{patient.id}/goals/{secret}#latest"
+    assert not [n for n in notices if n.user_id == told.id and n.url == hidden]
     assert len([n for n in notices if n.user_id == patient.user.id]) == 2
 
 

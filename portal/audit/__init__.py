@@ -14,6 +14,7 @@ rollback (`write_kept`), still chained.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,9 @@ if TYPE_CHECKING:  # the policy imports accounts, whose services audit: no impor
     from portal.access import Access
 
 CARE_TEAM, NONE = "care_team", "none"  # access.Relation's values
+FORM_ERRORS = "form_errors"  # a form shown again with its errors: what the net records
+
+_log = logging.getLogger(__name__)  # not `log`: portal.audit.log is a module
 
 _PENDING = "audit_pending"
 _INSERT = insert(AuditEvent.__table__)
@@ -136,6 +140,45 @@ def record_refused(
         patient_id,
         relation=relation,
         path=path,
+        keep=True,
+    )
+
+
+def names(patient_id: int) -> bool:
+    """Whether a row this request will write (queued or kept) names the patient."""
+    pending = db.session().info.get(_PENDING, ())
+    if any(row.get("patient_id") == patient_id or patient_id in ids for row, ids in pending):
+        return True
+    return any(row.get("patient_id") == patient_id for row in g.get(_KEPT, ()))
+
+
+def unrecorded_answer(access: Access, status: int, page: bool) -> None:
+    """A patient view answered and no row of its own names the patient: record the answer.
+
+    The safety net behind every view's own row (portal/web.py calls it): a form
+    shown again with its errors (422, a page) still shows the record, so it is a
+    read; any other 4xx (the view's own rows rolled back with it) is a change not
+    saved; a success whose view recorded nothing is a read of the page, or a
+    form submitted to it (a change its rules refused, said in a flash message).
+    Kept: written whether the request commits or rolls back.
+    """
+    method = request.method
+    if status == 422 and page:
+        action, object_type = "read", FORM_ERRORS
+    elif status >= 400:
+        action, object_type = "not_saved", f"http_{status}"
+    else:
+        # A page, or a change the rules refused with a message (flash and redirect).
+        action, object_type = ("read" if method in ("GET", "HEAD") else "submit"), "page"
+        _log.info("patient view %s recorded no audit row of its own", request.endpoint)
+    record_event(
+        access.actor_id,
+        action,
+        object_type,
+        None,
+        access.patient_id,
+        relation=access.relation.value,
+        path=f"{method} {request.path}",  # never the query string: it may hold a name
         keep=True,
     )
 

@@ -32,6 +32,9 @@ _DID = {
     ("read", "progress_entry"): "looked at progress you logged",
     ("read", "concern"): "looked at a health concern in your plan",
     ("read", "activity"): "looked at an activity in your plan",
+    ("read", "form_errors"): "looked at your information on a form to correct",
+    ("read", "page"): "looked at your information",
+    ("submit", "page"): "tried to change your information",
     ("create", "goal_message"): "wrote to you about a goal",
     ("create", "goal"): "suggested a goal",
     ("update", "goal"): "changed a goal",
@@ -83,8 +86,12 @@ class Line:
     def did(self) -> str:
         if self.listed:
             return f"saw you {LIST_PLACES.get(self.object_type, 'in a list')}"
-        if self.action == "refused":
+        if self.action == "refused" and self.object_type in ("http_403", "http_404"):
             return "tried to open your information and was turned away"
+        if self.action == "refused":  # input no field can hold, an expired form (400, 413)
+            return "sent something about your information that was refused"
+        if self.action == "not_saved":
+            return "tried to change your information; it was not saved"
         if self.action == "open_form":
             return "opened a form to change your plan"
         default = f"{self.action} {self.object_type}".replace("_", " ")

@@ -42,6 +42,13 @@ _INSERT = insert(AuditEvent.__table__)
 _INSERT_PATIENTS = insert(AuditEventPatient.__table__)
 _EXISTS = select(Patient.id).where(Patient.id == bindparam("pid"))
 _KEPT = "audit_kept"  # on flask.g: rows that survive the request's rollback
+_STARTED = "audit_session_started"  # on flask.g: a session this request signed in with
+
+
+def session_started(session_id: int) -> None:
+    """The request signed someone in: its rows name that session (the cookie had none yet)."""
+    if has_request_context():
+        g.setdefault(_STARTED, session_id)
 
 
 def record(access: Access, action: str, object_type: str, object_id: int | None = None) -> None:
@@ -205,7 +212,7 @@ def _request_context() -> dict[str, Any]:
         return {"session_id": None, "client_addr": None}
     user = current_user._get_current_object()
     return {
-        "session_id": getattr(user, "session_id", None),
+        "session_id": getattr(user, "session_id", None) or g.get(_STARTED),
         "client_addr": (request.remote_addr or "")[:45] or None,
     }
 

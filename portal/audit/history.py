@@ -47,6 +47,7 @@ _DID = {
     ("update", "activity"): "changed an activity in your plan",
     ("retire", "activity"): "retired an activity in your plan",
     ("create", "care_team_member"): "added someone to your care team",
+    ("make_lead", "care_team_member"): "made someone a lead clinician of your care team",
     ("retire", "care_team_member"): "removed someone from your care team",
     ("mark_read", "plan_changes"): "saw the latest changes to your plan",
     ("create", "progress_entry"): "logged progress for you",

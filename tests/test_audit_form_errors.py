@@ -176,6 +176,12 @@ def test_input_refused_before_any_view_is_a_refused_attempt(demo, app):
     [row] = _rows_after(demo, last)
     assert row.action == "refused" and row.patient_id is None
 
+    last = _last_id(demo)  # a body over the limit is refused before any view reads it
+    big = {"title": "x" * (app.config["MAX_CONTENT_LENGTH"] + 1)}
+    assert sam.submit(url, big).status_code == 413
+    [row] = _rows_after(demo, last)
+    assert (row.action, row.object_type, row.patient_id) == ("refused", "http_413", demo.alex)
+
     with app.app_context():
         lines = access_history(demo.alex).lines
     assert "sent something about your information that was refused" in lines[0].sentence()

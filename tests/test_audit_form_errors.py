@@ -187,3 +187,23 @@ def test_input_refused_before_any_view_is_a_refused_attempt(demo, app):
     assert "sent something about your information that was refused" in lines[0].sentence()
     code = app.test_cli_runner().invoke(args=["audit", "verify"])
     assert code.exit_code == 0, code.output
+
+
+def test_a_savepoint_rolled_back_drops_only_the_rows_queued_inside_it(app):
+    """Two tabs racing on a goal's read marker roll back a savepoint and carry on: the
+    request's read from before it is still written; a full rollback drops everything."""
+    from portal import audit
+
+    with app.test_request_context():
+        audit.record_event(None, "before", "test")
+        try:
+            with db.session.begin_nested():
+                audit.record_event(None, "inside", "test")
+                raise LookupError
+        except LookupError:
+            pass
+        db.session.commit()
+        audit.record_event(None, "dropped", "test")
+        db.session.rollback()
+        actions = db.session.scalars(select(AuditEvent.action)).all()
+    assert actions == ["before"]

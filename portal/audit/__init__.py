@@ -242,12 +242,38 @@ def _write_pending(session: Session) -> None:
         connection.execute(_INSERT_PATIENTS, listed)
 
 
+_SAVEPOINTS = "audit_savepoints"  # id(savepoint) -> rows queued when it began
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _mark(session: Session, transaction: Any) -> None:
+    if transaction.nested:
+        marks = session.info.setdefault(_SAVEPOINTS, {})
+        marks[id(transaction)] = len(session.info.get(_PENDING, ()))
+
+
 def _drop(session: Session, *_args: Any) -> None:
+    """A rollback drops the queued rows; a savepoint's only those queued inside it.
+
+    (Two tabs racing on a read marker roll back a savepoint and carry on: the
+    request's own rows from before it still stand.)
+    """
+    savepoint = session.get_nested_transaction()
+    mark = session.info.get(_SAVEPOINTS, {}).pop(id(savepoint), None) if savepoint else None
+    if mark is not None:
+        del session.info.get(_PENDING, [])[mark:]
+        return
     session.info.pop(_PENDING, None)
+    session.info.pop(_SAVEPOINTS, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_soft(session: Session, previous: Any) -> None:
+    if not previous.nested:  # a savepoint's rollback was handled by `_drop`
+        _drop(session)
 
 
 event.listen(Session, "after_rollback", _drop)
-event.listen(Session, "after_soft_rollback", _drop)
 
 
 def refused_attempt(patient_id: int, access: Access | None, status: int) -> None:

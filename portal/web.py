@@ -6,11 +6,12 @@ import logging
 from datetime import time
 
 from flask import Flask, g, jsonify, render_template, request, url_for
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from portal import audit
-from portal.access import AccessDenied, Scope, wants_json
+from portal.access import AccessDenied, Scope, resolve, wants_json
 from portal.extensions import db
 from portal.when import ago, clock, format_date, format_when
 
@@ -55,10 +56,12 @@ def register_request_hooks(app: Flask) -> None:
             pass  # the request never touched the database (static files, health, ...)
         elif response.status_code < 400 or response.status_code in (422, 429):
             # 429: a refused sign-in try is still counted (portal/auth/throttle.py).
+            _unrecorded(response)
             db.session.commit()
         else:
             db.session.rollback()
             _refused(response.status_code)
+            _unrecorded(response)  # after the rollback: the view's own rows went with it
             audit.write_kept()  # a refused attempt survives the rollback
         _security_headers(response)
         return response
@@ -70,9 +73,39 @@ def register_request_hooks(app: Flask) -> None:
 
 
 def _refused(status: int) -> None:
-    """A patient's page answered 403 or 404 to a signed-in user: audit the attempt."""
+    """A patient's page refused a signed-in user: audit the attempt.
+
+    403 and 404 come from the policy (portal/access.py). Any other 4xx before a
+    patient view ran (input no field can hold, portal/request_checks.py; an
+    expired or forged form, CSRF; a body over the limit) is refused too: who,
+    which path, whose, and as which relation, so a patient's own slip is not
+    shown to them as someone else's attempt.
+    """
     if status in (403, 404) and g.get("patient_id") is not None:
         audit.refused_attempt(g.patient_id, g.get("access"), status)
+        return
+    patient_id = (request.view_args or {}).get("patient_id")
+    if not 400 <= status < 500 or status in (401, 405) or g.get("patient_id") is not None:
+        return
+    if isinstance(patient_id, int) and current_user.is_authenticated:
+        user = current_user._get_current_object()
+        audit.refused_attempt(patient_id, resolve(user, patient_id), status)
+
+
+def _unrecorded(response) -> None:
+    """A patient view's answer that none of its own audit rows names: the net records it.
+
+    So no view can forget: a form shown again with its errors (422) is a read,
+    any other 4xx a change not saved. 403 and 404 are refusals (`_refused`).
+    """
+    access = g.get("access")
+    status = response.status_code
+    if access is None or status in (403, 404) or status >= 500:
+        return
+    if status < 400 and not (status < 300 or request.method != "GET"):
+        return  # a redirect to another page shows nothing: that page records its own read
+    if not audit.names(access.patient_id):
+        audit.unrecorded_answer(access, status, page=response.mimetype == "text/html")
 
 
 # Sent on every response (a view may set its own value for any of them).

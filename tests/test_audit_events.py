@@ -99,7 +99,9 @@ def test_sign_in_success_failure_and_sign_out_are_recorded(demo, app):
     client = demo.login("alex@example.com")
     [signed_in] = _events(app, action="sign_in")
     assert signed_in.actor_id == demo.users["alex@example.com"]
-    assert signed_in.session_id == signed_in.object_id is not None
+    # About the account (two-step sign-in's rows are too), naming the session it starts.
+    assert (signed_in.object_type, signed_in.object_id) == ("account", signed_in.actor_id)
+    assert signed_in.session_id is not None
 
     wrong = {"email": RIVERA, "password": "not-the-password"}
     assert PortalClient(app).submit("/login", wrong).status_code == 422

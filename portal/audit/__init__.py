@@ -14,6 +14,7 @@ rollback (`write_kept`), still chained.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -32,12 +33,22 @@ if TYPE_CHECKING:  # the policy imports accounts, whose services audit: no impor
     from portal.access import Access
 
 CARE_TEAM, NONE = "care_team", "none"  # access.Relation's values
+FORM_ERRORS = "form_errors"  # a form shown again with its errors: what the net records
+
+_log = logging.getLogger(__name__)  # not `log`: portal.audit.log is a module
 
 _PENDING = "audit_pending"
 _INSERT = insert(AuditEvent.__table__)
 _INSERT_PATIENTS = insert(AuditEventPatient.__table__)
 _EXISTS = select(Patient.id).where(Patient.id == bindparam("pid"))
 _KEPT = "audit_kept"  # on flask.g: rows that survive the request's rollback
+_STARTED = "audit_session_started"  # on flask.g: a session this request signed in with
+
+
+def session_started(session_id: int) -> None:
+    """The request signed someone in: its rows name that session (the cookie had none yet)."""
+    if has_request_context():
+        g.setdefault(_STARTED, session_id)
 
 
 def record(access: Access, action: str, object_type: str, object_id: int | None = None) -> None:
@@ -140,6 +151,45 @@ def record_refused(
     )
 
 
+def names(patient_id: int) -> bool:
+    """Whether a row this request will write (queued or kept) names the patient."""
+    pending = db.session().info.get(_PENDING, ())
+    if any(row.get("patient_id") == patient_id or patient_id in ids for row, ids in pending):
+        return True
+    return any(row.get("patient_id") == patient_id for row in g.get(_KEPT, ()))
+
+
+def unrecorded_answer(access: Access, status: int, page: bool) -> None:
+    """A patient view answered and no row of its own names the patient: record the answer.
+
+    The safety net behind every view's own row (portal/web.py calls it): a form
+    shown again with its errors (422, a page) still shows the record, so it is a
+    read; any other 4xx (the view's own rows rolled back with it) is a change not
+    saved; a success whose view recorded nothing is a read of the page, or a
+    form submitted to it (a change its rules refused, said in a flash message).
+    Kept: written whether the request commits or rolls back.
+    """
+    method = request.method
+    if status == 422 and page:
+        action, object_type = "read", FORM_ERRORS
+    elif status >= 400:
+        action, object_type = "not_saved", f"http_{status}"
+    else:
+        # A page, or a change the rules refused with a message (flash and redirect).
+        action, object_type = ("read" if method in ("GET", "HEAD") else "submit"), "page"
+        _log.info("patient view %s recorded no audit row of its own", request.endpoint)
+    record_event(
+        access.actor_id,
+        action,
+        object_type,
+        None,
+        access.patient_id,
+        relation=access.relation.value,
+        path=f"{method} {request.path}",  # never the query string: it may hold a name
+        keep=True,
+    )
+
+
 def write_kept() -> None:
     """After a rollback: write the rows that must survive it, in a transaction of their own."""
     kept = g.pop(_KEPT, None)
@@ -162,7 +212,7 @@ def _request_context() -> dict[str, Any]:
         return {"session_id": None, "client_addr": None}
     user = current_user._get_current_object()
     return {
-        "session_id": getattr(user, "session_id", None),
+        "session_id": getattr(user, "session_id", None) or g.get(_STARTED),
         "client_addr": (request.remote_addr or "")[:45] or None,
     }
 
@@ -192,12 +242,38 @@ def _write_pending(session: Session) -> None:
         connection.execute(_INSERT_PATIENTS, listed)
 
 
+_SAVEPOINTS = "audit_savepoints"  # id(savepoint) -> rows queued when it began
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _mark(session: Session, transaction: Any) -> None:
+    if transaction.nested:
+        marks = session.info.setdefault(_SAVEPOINTS, {})
+        marks[id(transaction)] = len(session.info.get(_PENDING, ()))
+
+
 def _drop(session: Session, *_args: Any) -> None:
+    """A rollback drops the queued rows; a savepoint's only those queued inside it.
+
+    (Two tabs racing on a read marker roll back a savepoint and carry on: the
+    request's own rows from before it still stand.)
+    """
+    savepoint = session.get_nested_transaction()
+    mark = session.info.get(_SAVEPOINTS, {}).pop(id(savepoint), None) if savepoint else None
+    if mark is not None:
+        del session.info.get(_PENDING, [])[mark:]
+        return
     session.info.pop(_PENDING, None)
+    session.info.pop(_SAVEPOINTS, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_soft(session: Session, previous: Any) -> None:
+    if not previous.nested:  # a savepoint's rollback was handled by `_drop`
+        _drop(session)
 
 
 event.listen(Session, "after_rollback", _drop)
-event.listen(Session, "after_soft_rollback", _drop)
 
 
 def refused_attempt(patient_id: int, access: Access | None, status: int) -> None:

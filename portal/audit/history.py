@@ -32,6 +32,9 @@ _DID = {
     ("read", "progress_entry"): "looked at progress you logged",
     ("read", "concern"): "looked at a health concern in your plan",
     ("read", "activity"): "looked at an activity in your plan",
+    ("read", "form_errors"): "looked at your information on a form to correct",
+    ("read", "page"): "looked at your information",
+    ("submit", "page"): "tried to change your information",
     ("create", "goal_message"): "wrote to you about a goal",
     ("create", "goal"): "suggested a goal",
     ("update", "goal"): "changed a goal",
@@ -44,6 +47,7 @@ _DID = {
     ("update", "activity"): "changed an activity in your plan",
     ("retire", "activity"): "retired an activity in your plan",
     ("create", "care_team_member"): "added someone to your care team",
+    ("make_lead", "care_team_member"): "made someone a lead clinician of your care team",
     ("retire", "care_team_member"): "removed someone from your care team",
     ("mark_read", "plan_changes"): "saw the latest changes to your plan",
     ("create", "progress_entry"): "logged progress for you",
@@ -83,8 +87,12 @@ class Line:
     def did(self) -> str:
         if self.listed:
             return f"saw you {LIST_PLACES.get(self.object_type, 'in a list')}"
-        if self.action == "refused":
+        if self.action == "refused" and self.object_type in ("http_403", "http_404"):
             return "tried to open your information and was turned away"
+        if self.action == "refused":  # input no field can hold, an expired form (400, 413)
+            return "sent something about your information that was refused"
+        if self.action == "not_saved":
+            return "tried to change your information; it was not saved"
         if self.action == "open_form":
             return "opened a form to change your plan"
         default = f"{self.action} {self.object_type}".replace("_", " ")

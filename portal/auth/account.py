@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from portal.auth import passwords, tokens
 from portal.auth.models import User
 from portal.auth.recovery import LinkInvalid, set_password
-from portal.auth.services import authenticate, end_sessions, normalize_email
+from portal.auth.services import authenticate, end_sessions, normalize_email, security_event
 from portal.auth.tokens import AccountToken, TokenPurpose
 from portal.db import utcnow
 from portal.extensions import db
@@ -43,6 +43,7 @@ def change_password(
     """Set a new password; every other session of the account ends. Raises PasswordRejected."""
     passwords.check(new_password, user.email)
     set_password(user, new_password, now or utcnow())
+    security_event(user.id, "password_changed")
     end_sessions(user.id, keep=keep_session)
 
 
@@ -124,6 +125,7 @@ def confirm_email_change(token: str, now: datetime | None = None) -> User:
             user.email = new_address
     except IntegrityError as error:  # another account took the address a moment ago
         raise EmailTaken from error
+    security_event(user.id, "email_changed")
     # Reset links went to the old address: they stop working with it.
     tokens.retire(user.id, TokenPurpose.PASSWORD_RESET, now)
     outbox.queue(

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from portal.auth import passwords, throttle, tokens
 from portal.auth.models import User
 from portal.auth.services import _throttle_key as throttle_key
-from portal.auth.services import end_sessions, hash_password, normalize_email
+from portal.auth.services import end_sessions, hash_password, normalize_email, security_event
 from portal.auth.tokens import AccountToken, TokenPurpose
 from portal.db import utcnow
 from portal.extensions import db
@@ -105,6 +105,7 @@ def reset_password(token: str, new_password: str, now: datetime | None = None) -
     if not tokens.consume(found, now):
         raise LinkInvalid  # another request used this link a moment ago
     set_password(user, new_password, now)
+    security_event(user.id, "password_reset")
     end_sessions(user.id)
     # The owner proved they hold the mailbox: a lock strangers' guesses closed opens for them.
     throttle.clear(throttle_key(user.email))

@@ -232,6 +232,7 @@ def start_session(
     if pending is None:
         db.session.flush()  # its id names the session in the trail
         security_event(user.id, "sign_in", session_id=auth_session.id)
+        audit.session_started(auth_session.id)  # e.g. the invitation accepted right after
     return token
 
 

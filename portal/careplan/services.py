@@ -311,6 +311,8 @@ def add_team_member(
         access, "team", member.id, "added", f"{user.name} joined the care team as {role}"
     )
     audit.record(access, "create", "care_team_member", member.id)
+    if is_lead:  # a privilege: the lead adds and removes members
+        audit.record(access, "make_lead", "care_team_member", member.id)
     return member
 
 

@@ -149,8 +149,13 @@ def team(access: Access):
     if access.can(Scope.TEAM_MANAGE):
         form = TeamMemberForm()
         clinicians = services.clinicians_not_on_team(access.patient_id)
+        # A clinician account may have no discipline yet (made by the command line).
         form.user_id.choices = [
-            (u.id, f"{u.name}, {u.job_title or u.discipline.label}") for u in clinicians
+            (
+                u.id,
+                f"{u.name}, {u.job_title or (u.discipline and u.discipline.label) or 'clinician'}",
+            )
+            for u in clinicians
         ]
         if request.method == "POST" and form.validate_on_submit():
             # The list already says each clinician's job: it is the role unless one is typed.

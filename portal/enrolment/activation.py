@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from portal.auth import passwords, tokens
 from portal.auth.models import User, UserKind
 from portal.auth.recovery import LinkInvalid
-from portal.auth.services import hash_password, normalize_email
+from portal.auth.services import hash_password, normalize_email, security_event
 from portal.auth.tokens import AccountToken, TokenPurpose
 from portal.db import utcnow
 from portal.extensions import db
@@ -132,6 +132,7 @@ def activate(token: str, password: str, now: datetime | None = None) -> User:
         raise LinkInvalid  # another request used this link a moment ago
     user.password_hash = hash_password(password)
     user.activated_at = now
+    security_event(user.id, "account_activated")
     return user
 
 

@@ -176,7 +176,6 @@ def register_errorhandlers(app: Flask) -> None:
 # Feature packages add patient tabs here: (endpoint, label, scope) in display order.
 PATIENT_TABS: list[tuple[str, str, str]] = [
     ("goals.index", "Goals", Scope.GOALS_READ),
-    ("caregivers.people", "People who help", Scope.CAREGIVERS_MANAGE),
 ]
 
 

@@ -16,7 +16,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from wtforms import DateField, DecimalField, SelectField, TimeField
+from wtforms import DateField, DecimalField, IntegerField, SelectField, TimeField
 from wtforms.validators import ValidationError
 
 # A number as people type it: digits 0-9, one point or comma, no exponent.
@@ -87,6 +87,17 @@ class Number(DecimalField):
             self.data = None
             raise ValueError(f"Enter a number smaller than {10**self.digits:,}")
         self.data = value
+
+
+class Integer(IntegerField):
+    """A whole number typed with the digits 0-9 (Python's int() would read "٣٠" as 30)."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        text = _typed(valuelist)
+        if text is not None and not re.fullmatch(r"[+-]?[0-9]{1,18}", text.strip()):
+            self.data = None
+            raise ValueError("Enter a whole number, using the digits 0 to 9")
+        super().process_formdata(valuelist)
 
 
 class Date(DateField):

@@ -54,7 +54,10 @@ class Poster:
 
 @pytest.fixture()
 def served(app: Flask) -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # Quiet for these hundreds of requests only: later tests read werkzeug's access log.
+    werkzeug_log = logging.getLogger("werkzeug")
+    level = werkzeug_log.level
+    werkzeug_log.setLevel(logging.WARNING)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="entry-posts", daemon=True)
     thread.start()
@@ -64,6 +67,7 @@ def served(app: Flask) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+        werkzeug_log.setLevel(level)
 
 
 def _clinic(app: Flask, patients: int) -> tuple[int, list[tuple[int, int, str]]]:

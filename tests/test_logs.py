@@ -91,6 +91,9 @@ def test_the_access_log_of_a_real_server_holds_no_search(demo):
     server = make_server("127.0.0.1", 0, demo.app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    werkzeug_log = logging.getLogger("werkzeug")
+    level = werkzeug_log.level
+    werkzeug_log.setLevel(logging.INFO)  # its access log on, whatever earlier tests quietened
     try:
         with captured() as out:
             request = urllib.request.Request(
@@ -101,6 +104,7 @@ def test_the_access_log_of_a_real_server_holds_no_search(demo):
                 assert response.status == 200
                 assert "Alex Morgan" in response.read().decode()
     finally:
+        werkzeug_log.setLevel(level)
         server.shutdown()
         thread.join(5)
     access = [line for line in out.getvalue().splitlines() if " werkzeug: " in line]

@@ -67,7 +67,7 @@ def test_a_care_team_reply_reaches_alex_without_health_information(app, demo, pu
     assert push.rejections == []
     payload = json.loads(message.payload)
     assert payload["title"] == "New reply from your care team"
-    assert payload["url"] == f"/p/{demo.alex}/goals/{goal.id}"
+    assert payload["url"] == f"/p/{demo.alex}/goals/{goal.id}#latest"  # lands on the reply
     text = message.payload.decode().lower()
     for word in ["alex", "morgan", "rivera", goal.title, goal.why, REPLY, "walk", "park"]:
         assert word.lower() not in text, f"the notice names {word!r}"

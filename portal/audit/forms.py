@@ -6,21 +6,23 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, IntegerField, SelectField, StringField
+from wtforms import SelectField, StringField
 from wtforms.validators import NumberRange, Optional, ValidationError
+
+from portal.forms import Date, Integer
 
 
 class _PeriodForm(FlaskForm):
     class Meta:
         csrf = False
 
-    since = DateField(
+    since = Date(
         "From",
         validators=[Optional()],
         render_kw={"autocomplete": "off"},
     )
-    until = DateField("To", validators=[Optional()], render_kw={"autocomplete": "off"})
-    page = IntegerField(validators=[Optional(), NumberRange(min=1, max=100_000)], default=1)
+    until = Date("To", validators=[Optional()], render_kw={"autocomplete": "off"})
+    page = Integer(validators=[Optional(), NumberRange(min=1, max=100_000)], default=1)
 
     def validate_until(self, field) -> None:
         if field.data and self.since.data and field.data < self.since.data:
@@ -49,6 +51,6 @@ class HistoryFilter(_PeriodForm):
 
 
 class ReportFilter(_PeriodForm):
-    patient = IntegerField("Patient number", validators=[Optional(), NumberRange(min=1)])
-    user = IntegerField("User number", validators=[Optional(), NumberRange(min=1)])
+    patient = Integer("Patient number", validators=[Optional(), NumberRange(min=1)])
+    user = Integer("User number", validators=[Optional(), NumberRange(min=1)])
     action = StringField("Action", validators=[Optional()], render_kw={"maxlength": 40})

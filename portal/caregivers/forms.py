@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
-    DateField,
     EmailField,
     PasswordField,
     SelectMultipleField,
@@ -16,6 +15,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.auth.forms import NewPassword
 from portal.caregivers.choices import CHOICES, SENSITIVE_HINT, SENSITIVE_LABEL
+from portal.forms import Date
 
 
 class Checkboxes(SelectMultipleField):
@@ -73,7 +73,7 @@ class ScopesForm(FlaskForm):
         description="Choose everything they may do. You can change this at any time.",
     )
     include_sensitive = BooleanField(SENSITIVE_LABEL, description=SENSITIVE_HINT)
-    ends_on = DateField(
+    ends_on = Date(
         "Until when?",
         validators=[DataRequired("Enter the date their access ends, like 31 12 2027")],
         description="At most 24 months from today. We will remind you 2 weeks before.",

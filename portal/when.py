@@ -124,6 +124,11 @@ def user_locale() -> Locale:
     return found
 
 
+def reader_language() -> str:
+    """The reader's locale as a BCP 47 tag for <html lang> ('en-US'): scripts format with it."""
+    return str(user_locale()).replace("_", "-")
+
+
 def clock(value: time | datetime) -> str:
     """A time of day as the reader's locale writes it: '21:30' (en_GB), '9:30 PM' (en_US)."""
     if isinstance(value, datetime):

@@ -125,6 +125,7 @@ class Access:
     relation: Relation
     scopes: frozenset[str]
     patient_timezone: str | None = None  # the patient's own (their days are their entries' days)
+    patient_birth_date: date | None = None  # the banner on every patient page shows it and the age
     team_role: str | None = None
     grant_id: int | None = None  # the caregiver grant this access stands on
 
@@ -172,12 +173,13 @@ class Access:
     def viewer_key(self) -> tuple:
         """Everything about this access that changes how a page looks: part of every cache key.
 
-        Whose record it is, who is looking, as which relation and team role, with
-        which scopes.
+        Whose record it is (name and date of birth, as the banner shows), who is
+        looking, as which relation and team role, with which scopes.
         """
         return (
             self.patient_id,
             self.patient_name,
+            self.patient_birth_date,
             self.actor_id,
             self.relation,
             self.team_role,
@@ -293,6 +295,7 @@ def resolve(user: User, patient_id: int) -> Access | None:
         relation=relation,
         scopes=scopes,
         patient_timezone=row.timezone,
+        patient_birth_date=row.birth_date,
         team_role=row.role if relation is Relation.CARE_TEAM else None,
         grant_id=grant_id,
     )

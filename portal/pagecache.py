@@ -7,6 +7,9 @@ under a key built here, and only here, from:
   write to the patient's data, or to anyone's shown name, gives new ones;
 - the viewer (`Access.viewer_key()`: who looks, as which relation and team
   role, with which scopes), so one viewer's page is never served to another;
+- how the reader writes dates and times: the locale negotiated from the
+  browser's Accept-Language and the user's time zone (portal/when.py), so one
+  viewer reading in en-US and en-GB never gets the other's markup;
 - the template, the script root, and the inputs the view declares by name
   (`inputs={"goal": 7, "day": date(...)}`): whatever else the markup depends on.
 
@@ -43,7 +46,7 @@ from sqlalchemy import func, select
 
 from portal.db import utcnow
 from portal.patients import PageVersions, Patient
-from portal.when import ago, user_zone
+from portal.when import ago, user_locale, user_zone
 
 if TYPE_CHECKING:
     from portal.access import Access
@@ -135,6 +138,8 @@ def key(access: Access, versions: Versions, template: str, inputs: Mapping[str, 
         request.script_root,
         versions,
         access.viewer_key(),
+        str(user_locale()),
+        user_zone().key,
         tuple(sorted(inputs.items())),
     )
 

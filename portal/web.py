@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from portal import audit
 from portal.access import AccessDenied, Scope, resolve, wants_json
 from portal.extensions import db
-from portal.when import ago, clock, format_date, format_when
+from portal.when import ago, clock, format_date, format_when, reader_language
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ def register_template_helpers(app: Flask) -> None:
     install(app)
     notices.install(app)
     app.jinja_env.filters.update(when=format_when, day=format_date, ago=ago, clock=clock)
-    app.jinja_env.globals.update(time_of_day=time)
+    app.jinja_env.globals.update(time_of_day=time, reader_language=reader_language)
     app.jinja_env.globals.update(asset=asset_url, patient_tabs=patient_tabs)
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

@@ -80,8 +80,8 @@ def test_alex_signs_his_other_phone_out(demo, app):
     assert "Chrome on an Android phone This device" in text
     assert "Safari on an iPhone" in text and "Internet address 93.184.216.x" in text
     local = seen.astimezone(ZoneInfo("America/New_York"))
-    half = "am" if local.hour < 12 else "pm"
-    assert f"{local.day} {local:%b %Y}, {local.hour % 12 or 12}:{local:%M} {half}" in text
+    half = "AM" if local.hour < 12 else "PM"  # as en-US, the default, writes it
+    assert f"{local:%b} {local.day}, {local:%Y}, {local.hour % 12 or 12}:{local:%M} {half}" in text
     signed_out = android.submit(f"/account/devices/{iphone_id}/sign-out")
     assert signed_out.status_code == 302
     assert iphone.get(f"/p/{demo.alex}/").status_code == 302  # the other phone is out

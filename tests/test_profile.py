@@ -55,7 +55,7 @@ def test_the_time_zone_changes_how_times_are_shown(app):
     assert '<option selected value="Asia/Tokyo">Tokyo</option>' in page.get_data(as_text=True)
     assert "(Asia/Tokyo)" in text_of(client.get("/account"))
     moment = datetime(2026, 12, 1, 23, 30, tzinfo=UTC)
-    with app.test_request_context():
+    with app.test_request_context(headers={"Accept-Language": "en-GB"}):
         from flask_login import login_user
 
         from portal.auth.services import SignedInUser
@@ -64,7 +64,7 @@ def test_the_time_zone_changes_how_times_are_shown(app):
         login_user(
             SignedInUser(me.id, me.email, me.name, me.kind, None, None, me.timezone, session_id=0)
         )
-        assert format_when(moment) == "2 Dec 2026, 8:30 am"  # Tokyo is UTC+9
+        assert format_when(moment) == "2 Dec 2026, 08:30"  # Tokyo is UTC+9
 
 
 def test_bad_details_are_refused_with_a_reason(app):

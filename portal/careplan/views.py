@@ -9,6 +9,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from portal import audit, pagecache
 from portal.access import Access, Scope, patient_view
 from portal.auth.models import Discipline
+from portal.caregivers import guardians
 from portal.caregivers.reading import helped_by, helpers_of
 from portal.careplan import reading, services
 from portal.careplan.forms import FORMS, TeamMemberForm
@@ -200,19 +201,23 @@ def remove_member(access: Access, member_id: int):
     return redirect(url_for("careplan.team", patient_id=access.patient_id))
 
 
-# -- the patient banner: age and the date printed change with the day, so they are slots
-
-
-def age_on(born: date, today: date) -> int:
-    """Whole years from `born` to `today`."""
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+# -- the patient banner (careplan/_patient_nav.html, the plan and its printout): the age
+# and the date printed change with the day, not with the data, so they are slots.
 
 
 def _today(context: dict) -> date:
     return context["now"].astimezone(user_zone()).date()
 
 
-pagecache.register_slot(
-    "age", lambda value, context: str(age_on(date.fromisoformat(value), _today(context)))
-)
+def _age(value: str, context: dict) -> str:
+    """'age 68'; a minor's age stands out ('age 14 · under 18'), for whom a guardian may act."""
+    born = date.fromisoformat(value)
+    years = guardians.age_on(born, _today(context))
+    if years < guardians.ADULT_AGE:
+        adult = guardians.ADULT_AGE
+        return f'<strong class="patient-banner__minor">age {years} · under {adult}</strong>'
+    return f"age {years}"
+
+
+pagecache.register_slot("age", _age)
 pagecache.register_slot("today", lambda _value, context: format_date(_today(context)))

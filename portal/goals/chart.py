@@ -15,6 +15,7 @@ from markupsafe import Markup, escape
 from portal.goals import progress as calc
 from portal.goals.measures import Measure, number
 from portal.goals.models import Frequency
+from portal.when import format_day_month
 
 WIDTH, HEIGHT = 340, 190
 LEFT, RIGHT, TOP, BOTTOM = 40, 8, 20, 40
@@ -44,8 +45,8 @@ def _bars(measure: Measure, target, frequency: Frequency, prog: calc.Progress) -
             value = week.value if measure.numeric else Decimal(week.days_done)
             bars.append(
                 Bar(
-                    f"{start.day} {start:%b}",
-                    f"week of {start.day} {start:%B}",
+                    str(start.day),  # the axis shows the day; the month is in what is read out
+                    f"week of {format_day_month(start, 'long')}",
                     value,
                     week.met,
                     week.days_done > 0,
@@ -61,7 +62,7 @@ def _bars(measure: Measure, target, frequency: Frequency, prog: calc.Progress) -
         bars.append(
             Bar(
                 str(day.day),
-                f"{day:%A} {day.day} {day:%B}",
+                format_day_month(day, "weekday"),
                 value,
                 calc.day_met(measure, target, entry),
                 entry is not None,
@@ -183,7 +184,7 @@ def _bar(i: int, bar: Bar, slot: float, top: Decimal, measure: Measure) -> list[
     if i % label_every == 0:
         out.append(
             f'<text class="chart__label" x="{center:.1f}" y="{TOP + PLOT_H + 14}" '
-            f'text-anchor="middle">{escape(bar.label.split(" ")[0])}</text>'
+            f'text-anchor="middle">{escape(bar.label)}</text>'
         )
     return out
 

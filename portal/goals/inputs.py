@@ -16,6 +16,7 @@ from typing import Any
 
 from portal.goals.measures import MEASURES, Measure, measure_for, number
 from portal.goals.models import Frequency, GoalCategory
+from portal.when import format_day_month
 
 BACKDATE_DAYS = 30
 NOTE_MAX = 1000
@@ -128,7 +129,7 @@ def _date(raw: Any, today: date, errors: dict[str, str]) -> date:
         earliest = today - timedelta(days=BACKDATE_DAYS)
         errors["entry_date"] = (
             f"You can log up to {BACKDATE_DAYS} days back. Choose a date from "
-            f"{earliest.day} {earliest:%B} onwards"
+            f"{format_day_month(earliest, 'long')} onwards"
         )
     return day
 

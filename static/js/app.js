@@ -11,10 +11,13 @@
     return el ? el.content : '';
   };
   const USER = meta('cc-user');
-  const when = (iso) => { // "3:05 pm on 26 Nov"
+  // The reader's locale, as the server negotiated it (<html lang>, portal/when.py), so
+  // times written here read as the page's own: "3:05 PM on Nov 26" (en-US), "15:05 on 26 Nov".
+  const LANG = doc.documentElement.lang || undefined;
+  const when = (iso) => {
     const at = new Date(iso);
-    return new Intl.DateTimeFormat('en-GB', { hour: 'numeric', minute: '2-digit', hour12: true }).format(at)
-      + ' on ' + new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short' }).format(at);
+    return new Intl.DateTimeFormat(LANG, { hour: 'numeric', minute: '2-digit' }).format(at)
+      + ' on ' + new Intl.DateTimeFormat(LANG, { day: 'numeric', month: 'short' }).format(at);
   };
   const entries = (n) => n + (n === 1 ? ' entry' : ' entries');
 
@@ -423,7 +426,7 @@
 
   /* ---------- long text: a count before the limit (the server refuses more, never cuts) ---------- */
 
-  const number = new Intl.NumberFormat(doc.documentElement.lang || undefined);
+  const number = new Intl.NumberFormat(LANG);
   function countChars(input) {
     const ids = (input.getAttribute('aria-describedby') || '').split(' ');
     const box = ids.map((id) => doc.getElementById(id)).find((node) => node && node.matches('[data-char-count]'));

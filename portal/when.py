@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
@@ -31,8 +32,8 @@ def format_when(value: datetime | None) -> str:
         return ""
     moment = local(value).replace(tzinfo=None)  # the reader's wall clock, as Babel should print it
     locale = user_locale()
-    day = babel_dates.format_skeleton("yMMMd", moment, locale=locale)
-    hour = babel_dates.format_time(moment.time(), format="short", locale=locale)
+    day = _skeleton_text(locale, "yMMMd", moment.date())
+    hour = _clock_text(locale, moment.hour, moment.minute)
     return locale.datetime_formats["medium"].format(hour, day)
 
 
@@ -42,7 +43,7 @@ def format_date(value: date | None) -> str:
         return ""
     if isinstance(value, datetime):
         value = local(value).date()
-    return babel_dates.format_skeleton("yMMMd", _midday(value), locale=user_locale())
+    return _skeleton_text(user_locale(), "yMMMd", value)
 
 
 # A day without its year, for a chart's axis and what it reads out, and for messages.
@@ -55,19 +56,40 @@ _DAY_MONTH = {
 
 def format_day_month(value: date, width: str = "short") -> str:
     """A day without its year, as the reader writes it (`width`: short, long or weekday)."""
-    locale = user_locale()
-    if width != "weekday":
-        return babel_dates.format_skeleton(_DAY_MONTH[width], _midday(value), locale=locale)
-    # CLDR gives most locales only the short weekday ('Thu, November 26'): widen it.
-    skeleton = babel_dates.match_skeleton(_DAY_MONTH[width], locale.datetime_skeletons)
-    pattern = str(locale.datetime_skeletons[skeleton]) if skeleton else "EEEE d MMMM"
-    pattern = re.sub(r"(?<!E)E{1,3}(?!E)", "EEEE", pattern)
-    return babel_dates.format_date(value, pattern, locale=locale)
+    return _skeleton_text(user_locale(), _DAY_MONTH[width], value)
 
 
-def _midday(day: date) -> datetime:
-    # Babel formats datetimes; a naive midday cannot fall on another day in any zone.
-    return datetime.combine(day, time(12))
+# Babel takes 30-90 us to write one date (matching the skeleton, then applying its
+# pattern), and a 50-row inbox or a plan writes dozens. The same days and clock
+# times recur on every page, so each text is worked out once per worker: a locale
+# and a day (or a minute of the day) always give the same words. Bounded: days
+# beyond the cache are simply written again.
+@lru_cache(maxsize=4096)
+def _skeleton_text(locale: Locale, skeleton: str, day: date) -> str:
+    return _pattern(locale, skeleton).apply(datetime.combine(day, time(12)), locale)
+
+
+@lru_cache(maxsize=64)
+def _pattern(locale: Locale, skeleton: str) -> babel_dates.DateTimePattern:
+    found = babel_dates.match_skeleton(skeleton, locale.datetime_skeletons)
+    pattern = str(locale.datetime_skeletons[found]) if found else "EEEE d MMMM"
+    if skeleton == _DAY_MONTH["weekday"]:
+        # CLDR gives most locales only the short weekday ('Thu, November 26'): widen it.
+        pattern = re.sub(r"(?<!E)E{1,3}(?!E)", "EEEE", pattern)
+    return babel_dates.parse_pattern(pattern)
+
+
+@lru_cache(maxsize=4096)
+def _clock_text(locale: Locale, hour: int, minute: int) -> str:
+    return babel_dates.format_time(time(hour, minute), format="short", locale=locale)
+
+
+@lru_cache(maxsize=1024)
+def _before_text(locale: Locale, amount: int, unit: str) -> str:
+    delta = timedelta(**{f"{unit}s": amount})
+    return babel_dates.format_timedelta(
+        -delta, granularity=unit, threshold=1, add_direction=True, locale=locale
+    )
 
 
 def ago(value: datetime | None, now: datetime | None = None, zone: ZoneInfo | None = None) -> str:
@@ -83,23 +105,17 @@ def ago(value: datetime | None, now: datetime | None = None, zone: ZoneInfo | No
     if seconds < 60:
         return "just now"
     if seconds < 3600:
-        return _before(timedelta(minutes=seconds // 60), "minute")
+        return _before_text(user_locale(), seconds // 60, "minute")
     if seconds < 86400:
-        return _before(timedelta(hours=seconds // 3600), "hour")
+        return _before_text(user_locale(), seconds // 3600, "hour")
     zone = zone or user_zone()
     day = value.astimezone(zone).date()
     days = (now.astimezone(zone).date() - day).days
     if days == 1:
         return "yesterday"
     if days < 7:
-        return _before(timedelta(days=days), "day")
+        return _before_text(user_locale(), days, "day")
     return format_date(day)
-
-
-def _before(delta: timedelta, unit: str) -> str:
-    return babel_dates.format_timedelta(
-        -delta, granularity=unit, threshold=1, add_direction=True, locale=user_locale()
-    )
 
 
 # The locales whose date and clock habits the portal follows, the first the default. The
@@ -132,5 +148,5 @@ def reader_language() -> str:
 def clock(value: time | datetime) -> str:
     """A time of day as the reader's locale writes it: '21:30' (en_GB), '9:30 PM' (en_US)."""
     if isinstance(value, datetime):
-        value = local(value).timetz().replace(tzinfo=None)
-    return babel_dates.format_time(value, format="short", locale=user_locale())
+        value = local(value)
+    return _clock_text(user_locale(), value.hour, value.minute)

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from portal import pagecache
 from portal.decisions import outcome, services
 from portal.extensions import db
-from tests.conftest import chain_statements
+from tests.conftest import chain_statements, text_of
 from tests.factories import Clinic
 from tests.test_decisions import clinic  # noqa: F401  (fixture)
 
@@ -106,3 +106,18 @@ def test_a_decided_page_and_the_report_do_not_grow(app, clinic, count_queries): 
     text = rivera.get("/clinic/decisions/report").get_data(as_text=True)
     assert "7 of 7" not in text  # three of the seven answers were not all nines
     assert "4 of 7" in text  # i even: 9, 9, 9
+
+
+def test_the_report_shows_scores_only_from_five_answers(app, clinic):  # noqa: F811
+    """Four answers: counted, scores withheld (a clinician could tell whose); five: shown."""
+    _decisions(clinic, 4, decided=True)
+    rivera = clinic.login(clinic.rivera.email)
+    text = text_of(rivera.get("/clinic/decisions/report"))
+    assert "Answers 4" in text
+    assert "9) Not shown : fewer than 5 answers" in text  # the mean score
+    assert "of 4" not in text and "9.0" not in text and "8.8" not in text
+    _decisions(clinic, 1, decided=True)  # i = 0 again: 9, 9, 9
+    text = text_of(rivera.get("/clinic/decisions/report"))
+    assert "Answers 5" in text and "Not shown" not in text.split("By clinician", 1)[0]
+    # Answers 9,9,9 / 9,9,8 / 9,9,9 / 9,9,8 / 9,9,9: three top scores, mean 8.87.
+    assert "Top scores 60% (3 of 5)" in text and "9) 8.9 Top" in text

@@ -7,6 +7,12 @@ answers counted are those about decisions of patients on the reader's care
 team now (`CARE_TEAM_PATIENTS`, the rule every list uses); a clinician's row
 counts the decisions they took part in. Three statements, whatever the number
 of decisions or answers.
+
+Answers are anonymous to the team, so a line built on fewer than
+`MIN_ANSWERS_SHOWN` shows how many answers there are but not their score: a
+clinician who took part in one decision last week would otherwise read that
+patient's own rating (CollaboRATE's authors ask that ratings stay anonymous,
+and small cells are suppressed in any published health statistic).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ _MEASURES = (
     func.sum(_TOP).label("top"),
 )
 _ON_PANEL = CollaborateAnswer.patient_id == CARE_TEAM_PATIENTS.c.patient_id
+MIN_ANSWERS_SHOWN = 5
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,11 @@ class Row:
     top: int
 
     @property
+    def shown(self) -> bool:
+        """Whether there are enough answers to show their scores without exposing anyone's."""
+        return self.count >= MIN_ANSWERS_SHOWN
+
+    @property
     def top_share(self) -> float | None:
         return self.top / self.count if self.count else None
 
@@ -63,8 +75,11 @@ class Report:
 
 
 def _row(label: str, role: str, result) -> Row:
+    """A line of the report; under MIN_ANSWERS_SHOWN answers its scores never leave here."""
     count = int(result.count or 0)
-    mean = float(result.mean) if count and result.mean is not None else None
+    if count < MIN_ANSWERS_SHOWN:
+        return Row(label, role, count, None, 0)
+    mean = float(result.mean) if result.mean is not None else None
     return Row(label, role, count, mean, int(result.top or 0))
 
 

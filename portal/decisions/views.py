@@ -188,7 +188,9 @@ def report():
     if not current_user.is_clinician:
         abort(404)
     result = reports.collaborate_report(current_user._get_current_object())
-    return render_template("decisions/report.html", report=result)
+    return render_template(
+        "decisions/report.html", report=result, min_shown=reports.MIN_ANSWERS_SHOWN
+    )
 
 
 @bp.cli.command("remind")

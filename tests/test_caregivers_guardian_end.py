@@ -74,6 +74,9 @@ def test_the_lead_ends_a_guardians_access_and_their_next_request_gets_nothing(
     told = text_of(chen.get(f"/p/{robin}/team"))
     assert "Blake Ortiz can no longer see or do anything for Robin Ortiz" in told
     assert "End guardian access" not in told
+    # The care team keeps the record: why, and the note.
+    assert "Guardian access ended by the clinic" in told
+    assert "Why: A court order or other legal decision." in told and NOTE in told
 
     # Blake's next request, in the same session, finds nothing of Robin.
     for url in (f"/p/{robin}/", f"/p/{robin}/plan", f"/p/{robin}/team"):
@@ -175,6 +178,10 @@ def test_only_the_lead_clinician_may_end_a_guardians_access(app):
     with app.app_context():
         assert db.session.get(Grant, guardian_grant).ended_reason == "ended_by_clinic"
         assert db.session.get(Grant, caregiver_grant).revoked_at is None
+    # The record of why is the team's: the patient's own team page does not show it.
+    assert "Custody or guardianship changed" in text_of(other.get(f"/p/{minor.id}/team"))
+    own = text_of(clinic.login(minor.email).get(f"/p/{minor.id}/team"))
+    assert "Custody" not in own and "ended by the clinic" not in own
 
 
 def test_staff_cancel_a_guardian_invitation_that_is_still_waiting(demo, smtp):  # noqa: F811

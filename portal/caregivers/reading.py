@@ -13,6 +13,7 @@ from portal import audit
 from portal.access import Access, Scope, active_grant
 from portal.auth.models import User
 from portal.caregivers.choices import labels_for
+from portal.caregivers.guardians import END_CAUSE_LABELS
 from portal.caregivers.models import Grant, GrantKind, Invitation
 from portal.db import utcnow
 from portal.extensions import db
@@ -131,6 +132,34 @@ def helped_by(user_id: int, now: datetime | None = None) -> list[Helped]:
         .distinct()
     )
     return [Helped(pid, f"{given} {family}") for pid, given, family in rows]
+
+
+@dataclass(frozen=True)
+class EndedGuardian:
+    """A guardian's access the clinic ended: when, why, and the note kept for the record."""
+
+    name: str
+    relationship: str
+    ended_at: datetime
+    cause: str
+    note: str | None
+
+
+def ended_by_clinic(patient_id: int, limit: int = 20) -> list[EndedGuardian]:
+    """Guardian access the clinic ended for this patient, newest first (the care team's record)."""
+    rows = db.session.execute(
+        select(User.name, Grant.relationship, Grant.revoked_at, Grant.end_cause, Grant.end_note)
+        .join(User, User.id == Grant.caregiver_id)
+        .where(Grant.patient_id == patient_id, Grant.ended_reason == "ended_by_clinic")
+        .order_by(Grant.revoked_at.desc(), Grant.id.desc())
+        .limit(limit)
+    )
+    return [
+        EndedGuardian(
+            name, relationship, at, END_CAUSE_LABELS.get(cause or "", "Not recorded"), note
+        )
+        for name, relationship, at, cause, note in rows
+    ]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,12 @@ from portal import audit, pagecache
 from portal.access import Access, Scope, patient_view
 from portal.auth.models import Discipline
 from portal.caregivers.models import GrantKind
-from portal.caregivers.reading import helped_by, helpers_of, waiting_invitations
+from portal.caregivers.reading import (
+    ended_by_clinic,
+    helped_by,
+    helpers_of,
+    waiting_invitations,
+)
 from portal.careplan import reading, services
 from portal.careplan.forms import FORMS, TeamMemberForm
 from portal.careplan.services import PlanError
@@ -188,6 +193,8 @@ def team(access: Access):
         if access.can(Scope.TEAM_MANAGE)
         else []
     )
+    # Why the clinic ended a guardian's access is the team's record, not the family's.
+    ended = ended_by_clinic(access.patient_id) if access.is_care_team else []
     audit.record(access, "read", "care_team", access.patient_id)
     status = 422 if request.method == "POST" else 200
     return render_template(
@@ -197,6 +204,7 @@ def team(access: Access):
         form=form,
         helpers=helpers,
         invitations=invitations,
+        ended=ended,
     ), status
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from portal.audit.models import AuditEvent
@@ -79,7 +80,12 @@ def test_the_lead_ends_a_guardians_access_and_their_next_request_gets_nothing(
     assert "Why: A court order or other legal decision." in told and NOTE in told
 
     # Blake's next request, in the same session, finds nothing of Robin.
-    for url in (f"/p/{robin}/", f"/p/{robin}/plan", f"/p/{robin}/team"):
+    for url in (
+        f"/p/{robin}/",
+        f"/p/{robin}/plan",
+        f"/p/{robin}/team",
+        f"/api/v1/patients/{robin}/goals",
+    ):
         response = blake.get(url)
         assert response.status_code == 404, url
         assert "Robin" not in response.get_data(as_text=True)
@@ -212,3 +218,24 @@ def test_staff_cancel_a_guardian_invitation_that_is_still_waiting(demo, smtp):  
     # Cancelling twice: a message, not an error.
     assert chen.submit(cancel).status_code == 302
     assert "already accepted, cancelled or out of date" in text_of(chen.get(f"/p/{robin}/team"))
+
+
+def test_two_staff_ending_the_same_guardian_end_it_once(app):
+    """The second of two requests racing (both saw the grant running) changes nothing."""
+    from portal.access import resolve
+    from portal.auth.models import User
+    from portal.caregivers import services
+    from portal.mail.models import OutboxMail
+
+    _clinic, minor, lead, _member, _parent, (guardian_grant, _other) = _minor_with_team(app)
+    with app.app_context():
+        access = resolve(db.session.get(User, lead.id), minor.id)
+        services.end_guardian(access, guardian_grant, "safeguarding", "first")
+        with pytest.raises(services.AlreadyEnded):
+            services.end_guardian(access, guardian_grant, "court_order", "second")
+        db.session.commit()
+        grant = db.session.get(Grant, guardian_grant)
+        assert (grant.end_cause, grant.end_note) == ("safeguarding", "first")
+        assert len(db.session.scalars(select(OutboxMail)).all()) == 1
+        ended = select(AuditEvent).where(AuditEvent.action == "end_guardian")
+        assert len(db.session.scalars(ended).all()) == 1

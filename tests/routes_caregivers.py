@@ -5,9 +5,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from portal.caregivers.models import Grant, Invitation
+from portal.caregivers.models import Grant, GrantKind, Invitation
 from portal.db import utcnow
 from portal.extensions import db
+from portal.patients import Patient
 from tests.matrix import HIDDEN, LOGIN, RELATIONS, Case, patient_page
 
 SELF_ONLY = patient_page(team=403)  # the patient decides who helps them; the team may not
@@ -61,6 +62,58 @@ def guardian_form(demo) -> dict:
     return {"name": "Kim Morgan", "email": "kim@example.com", "relationship": "Mother"}
 
 
+def _robin() -> int:
+    return db.session.scalar(select(Patient.id).where(Patient.given_name == "Robin"))
+
+
+def robins_guardian(demo) -> dict:
+    """Blake's guardian grant for Robin (14), the demo's minor."""
+    with demo.app.app_context():
+        robin = _robin()
+        grant_id = db.session.scalar(
+            select(Grant.id).where(Grant.patient_id == robin, Grant.kind == GrantKind.GUARDIAN)
+        )
+    return {"patient_id": robin, "grant_id": grant_id}
+
+
+def guardian_invitation(demo) -> dict:
+    with demo.app.app_context():
+        now = utcnow()
+        robin = _robin()
+        invitation = Invitation(
+            token_hash=secrets.token_hex(32),
+            kind=GrantKind.GUARDIAN,
+            patient_id=robin,
+            name="Jo Ortiz",
+            email="jo@example.com",
+            relationship="Father",
+            scopes="plan:read",
+            grant_ends_at=now + timedelta(days=300),
+            expires_at=now + timedelta(days=7),
+        )
+        db.session.add(invitation)
+        db.session.commit()
+        return {"patient_id": robin, "invitation_id": invitation.id}
+
+
+def end_guardian_form(demo) -> dict:
+    return {"cause": "custody_change", "note": "Custody order of 1 December"}
+
+
+# About Robin, the demo's minor: Chen ("off_team" for Alex) is Robin's lead clinician,
+# Blake ("other_patient") Robin's guardian, who may not end anyone's access; Rivera
+# ("team") and every other relation have nothing to do with Robin.
+def robins_lead(status: int) -> dict[str, int]:
+    return {
+        "anonymous": LOGIN,
+        "patient": HIDDEN,
+        "other_patient": 403,
+        "team": HIDDEN,
+        "off_team": status,
+        "admin": HIDDEN,
+    }
+
+
 # Only a caregiver steps down; the patient and the team have nothing to step down from.
 STEP_DOWN = patient_page(patient=403, team=403, caregiver=200)
 
@@ -82,6 +135,21 @@ ROUTES = [
         patient_page(patient=403, team=422),
         method="POST",
         form=guardian_form,
+    ),
+    # Only the lead clinician (team:manage) ends a guardian's access, or a waiting invitation.
+    Case("caregivers.end_guardian", robins_lead(200), args=robins_guardian),
+    Case(
+        "caregivers.end_guardian",
+        robins_lead(302),
+        method="POST",
+        args=robins_guardian,
+        form=end_guardian_form,
+    ),
+    Case(
+        "caregivers.cancel_guardian_invitation",
+        robins_lead(302),
+        method="POST",
+        args=guardian_invitation,
     ),
     # The mail's link works for whoever holds it: it moves into the session.
     Case(

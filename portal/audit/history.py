@@ -53,6 +53,11 @@ _DID = {
     ("create", "progress_entry"): "logged progress for you",
     ("update", "progress_entry"): "changed progress logged for you",
     ("delete", "progress_entry"): "removed progress logged for you",
+    (
+        "end_guardian",
+        "caregiver_grant",
+    ): "ended a parent's or guardian's access to your information",
+    ("cancel", "guardian_invitation"): "cancelled an invitation to a parent or guardian",
 }
 
 

@@ -7,14 +7,17 @@ from wtforms import (
     BooleanField,
     EmailField,
     PasswordField,
+    RadioField,
     SelectMultipleField,
     StringField,
+    TextAreaField,
 )
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.auth.forms import NewPassword
 from portal.caregivers.choices import CHOICES, SENSITIVE_HINT, SENSITIVE_LABEL
+from portal.caregivers.guardians import END_CAUSE_LABELS, END_CAUSES
 from portal.forms import Date
 
 
@@ -99,6 +102,31 @@ class GuardianForm(FlaskForm):
         "Relationship to the patient",
         validators=[DataRequired("Say how they are related, like “Mother”"), Length(max=60)],
     )
+
+
+class EndGuardianForm(FlaskForm):
+    """Clinic staff end a guardian's access: why (from a list), and a note for the record."""
+
+    cause = RadioField(
+        "Why does their access end?",
+        choices=list(END_CAUSES),
+        validators=[DataRequired("Choose why their access ends")],
+        validate_choice=False,  # checked below, in words (WTForms would say "Not a valid choice")
+    )
+    note = TextAreaField(
+        "Note for the record (optional)",
+        validators=[Length(max=500, message="Keep the note to 500 characters or fewer")],
+        description="Only the care team sees this. It is not sent to the guardian.",
+        render_kw={"rows": 3, "maxlength": 500},
+    )
+
+    def validate_cause(self, field) -> None:
+        if field.data not in END_CAUSE_LABELS:
+            raise ValidationError("Choose why their access ends")
+
+    def validate_note(self, field) -> None:
+        if self.cause.data == "other" and not (field.data or "").strip():
+            raise ValidationError("Say in a few words why their access ends")
 
 
 class RegisterForm(FlaskForm):

@@ -43,3 +43,16 @@ def adult_on(birth_date: date) -> date:
         return birth_date.replace(year=birth_date.year + ADULT_AGE)
     except ValueError:
         return date(birth_date.year + ADULT_AGE, 3, 1)
+
+
+# Why clinic staff end a guardian's access before the 18th birthday: kept on the grant
+# for the care team, never put in a mail or notice (it may itself be confidential).
+END_CAUSES: tuple[tuple[str, str], ...] = (
+    ("court_order", "A court order or other legal decision"),
+    ("custody_change", "Custody or guardianship changed"),
+    ("safeguarding", "A safeguarding concern"),
+    ("confidentiality", "The young person asked for confidential care"),
+    ("linked_in_error", "Linked by mistake, or to the wrong person"),
+    ("other", "Another reason (say below)"),
+)
+END_CAUSE_LABELS = dict(END_CAUSES)

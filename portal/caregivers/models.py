@@ -45,7 +45,12 @@ class Grant(db.Model):
     starts_at: Mapped[datetime] = mapped_column(default=utcnow)
     ends_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
-    ended_reason: Mapped[str | None] = mapped_column(String(20))  # revoked, stepped_down
+    # revoked, stepped_down, replaced, ended_by_clinic
+    ended_reason: Mapped[str | None] = mapped_column(String(20))
+    # Why the clinic ended a guardian's access (`guardians.END_CAUSES`) and what staff
+    # wrote for the record: kept for the care team only, never put in a mail or notice.
+    end_cause: Mapped[str | None] = mapped_column(String(30))
+    end_note: Mapped[str | None] = mapped_column(String(500))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     reminded_at: Mapped[datetime | None]  # the "ends in 14 days" notice went out

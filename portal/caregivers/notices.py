@@ -93,6 +93,20 @@ def revoked(grant: Grant, patient_name: str) -> None:
     )
 
 
+def guardian_ended(grant: Grant, patient_name: str) -> None:
+    """Tell a guardian that the clinic ended their access (never why: that stays with the team)."""
+    guardian = db.session.get(User, grant.caregiver_id)
+    _tell(
+        guardian,
+        "caregiving_ended",
+        f"Your access to {patient_name}'s information has ended",
+        f"{patient_name}'s clinic ended your access to their information in CareCircle "
+        "as their parent or guardian. Pages you saved on your devices are deleted the next "
+        "time they are online. If you have questions, please contact the clinic.",
+        "auth.index",
+    )
+
+
 def stepped_down(grant: Grant, caregiver_name: str) -> None:
     """Tell the patient that a caregiver stepped down."""
     patient = db.session.get(Patient, grant.patient_id)

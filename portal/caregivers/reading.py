@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
-from portal.access import active_grant
+from portal import audit
+from portal.access import Access, Scope, active_grant
 from portal.auth.models import User
 from portal.caregivers.choices import labels_for
+from portal.caregivers.guardians import END_CAUSE_LABELS
 from portal.caregivers.models import Grant, GrantKind, Invitation
 from portal.db import utcnow
 from portal.extensions import db
+from portal.goals.models import Goal, GoalStatus, ProgressEntry
 from portal.patients import Patient
 
 
@@ -60,21 +65,49 @@ def helpers_of(patient_id: int, now: datetime | None = None) -> list[Helper]:
     ]
 
 
-def waiting_invitations(patient_id: int, now: datetime | None = None) -> list[Invitation]:
-    """Invitations whose link still works."""
+def waiting_invitations(
+    patient_id: int, now: datetime | None = None, kind: GrantKind | None = None
+) -> list[Invitation]:
+    """Invitations whose link still works (of one kind, when given)."""
     now = now or utcnow()
-    return list(
-        db.session.scalars(
-            select(Invitation)
-            .where(
-                Invitation.patient_id == patient_id,
-                Invitation.used_at.is_(None),
-                Invitation.cancelled_at.is_(None),
-                Invitation.expires_at > now,
-            )
-            .order_by(Invitation.created_at.desc())
-        )
+    query = select(Invitation).where(
+        Invitation.patient_id == patient_id,
+        Invitation.used_at.is_(None),
+        Invitation.cancelled_at.is_(None),
+        Invitation.expires_at > now,
     )
+    if kind is not None:
+        query = query.where(Invitation.kind == kind)
+    return list(db.session.scalars(query.order_by(Invitation.created_at.desc())))
+
+
+@dataclass(frozen=True)
+class GuardianLink:
+    """A guardian's grant as the clinic's "end guardian access" page shows it."""
+
+    grant_id: int
+    name: str
+    relationship: str
+    running: bool
+
+
+def guardian_link(
+    patient_id: int, grant_id: int, now: datetime | None = None
+) -> GuardianLink | None:
+    """One guardian grant of `patient_id` with the guardian's name (None: no such grant)."""
+    row = db.session.execute(
+        select(Grant, User.name)
+        .join(User, User.id == Grant.caregiver_id)
+        .where(
+            Grant.id == grant_id,
+            Grant.patient_id == patient_id,
+            Grant.kind == GrantKind.GUARDIAN,
+        )
+    ).first()
+    if row is None:
+        return None
+    grant, name = row
+    return GuardianLink(grant.id, name, grant.relationship, grant.active(now or utcnow()))
 
 
 @dataclass(frozen=True)
@@ -99,6 +132,94 @@ def helped_by(user_id: int, now: datetime | None = None) -> list[Helped]:
         .distinct()
     )
     return [Helped(pid, f"{given} {family}") for pid, given, family in rows]
+
+
+@dataclass(frozen=True)
+class EndedGuardian:
+    """A guardian's access the clinic ended: when, why, and the note kept for the record."""
+
+    name: str
+    relationship: str
+    ended_at: datetime
+    cause: str
+    note: str | None
+
+
+def ended_by_clinic(patient_id: int, limit: int = 20) -> list[EndedGuardian]:
+    """Guardian access the clinic ended for this patient, newest first (the care team's record)."""
+    rows = db.session.execute(
+        select(User.name, Grant.relationship, Grant.revoked_at, Grant.end_cause, Grant.end_note)
+        .join(User, User.id == Grant.caregiver_id)
+        .where(Grant.patient_id == patient_id, Grant.ended_reason == "ended_by_clinic")
+        .order_by(Grant.revoked_at.desc(), Grant.id.desc())
+        .limit(limit)
+    )
+    return [
+        EndedGuardian(
+            name, relationship, at, END_CAUSE_LABELS.get(cause or "", "Not recorded"), note
+        )
+        for name, relationship, at, cause, note in rows
+    ]
+
+
+@dataclass(frozen=True)
+class TodayGoal:
+    """An active goal on the switcher: its title and whether anything is logged today."""
+
+    goal_id: int
+    title: str
+    logged_today: bool
+
+
+def _today(access: Access, now: datetime) -> date:
+    """Today in the patient's time zone (their days are the days entries are about)."""
+    try:
+        zone = ZoneInfo(access.patient_timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return now.astimezone(zone).date()
+
+
+def todays_goals(accesses: Iterable[Access]) -> dict[int, list[TodayGoal]]:
+    """Each patient's active goals that its access may read, logged today or not.
+
+    Two queries for any number of patients; each access's own `item_filter`
+    decides which goals it sees (a sensitive goal leaves no trace). Audited as
+    each patient's goals read, like the goals list.
+    """
+    readers = [a for a in accesses if a.can(Scope.GOALS_READ)]
+    found: dict[int, list[TodayGoal]] = {a.patient_id: [] for a in readers}
+    if not readers:
+        return found
+    now = utcnow()
+    today = {a.patient_id: _today(a, now) for a in readers}
+    goals = db.session.execute(
+        select(Goal.id, Goal.patient_id, Goal.title)
+        .where(
+            or_(*(and_(*a.item_filter(Goal)) for a in readers)),
+            Goal.status == GoalStatus.ACTIVE,
+        )
+        .order_by(Goal.id)
+    ).all()
+    logged = set()
+    if goals:
+        logged = set(
+            db.session.execute(
+                select(ProgressEntry.goal_id, ProgressEntry.entry_date)
+                .where(
+                    ProgressEntry.goal_id.in_([g.id for g in goals]),
+                    ProgressEntry.entry_date.in_(sorted(set(today.values()))),
+                    ProgressEntry.deleted_at.is_(None),
+                )
+                .distinct()
+            ).all()
+        )
+    for goal_id, patient_id, title in goals:
+        done = (goal_id, today[patient_id]) in logged
+        found[patient_id].append(TodayGoal(goal_id, title, done))
+    for access in readers:
+        audit.record(access, "read", "goals", access.patient_id)
+    return found
 
 
 def grant_of(patient_id: int, grant_id: int) -> Grant | None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
+from werkzeug.exceptions import NotFound
 
 from portal import audit
 from portal.access import CAREGIVER_SCOPES, Access, AccessDenied, Relation, Scope, active_grant
@@ -36,6 +37,10 @@ class CaregivingError(ValueError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class AlreadyEnded(CaregivingError):
+    """What staff meant to end had already ended (or was used): nothing changed."""
 
 
 class InvitationInvalid(Exception):
@@ -323,3 +328,73 @@ def invite_guardian(
     adult = datetime.combine(guardians.adult_on(birth_date), time(0), tzinfo=UTC)
     scopes = CAREGIVER_SCOPES  # what a guardian sees of sensitive items follows the age rules
     return _invite(access, offer, normalize_email(email), scopes, GrantKind.GUARDIAN, adult, now)
+
+
+def end_guardian(
+    access: Access, grant_id: int, cause: str, note: str | None, now: datetime | None = None
+) -> Grant:
+    """Clinic staff end a guardian's access at once, with the reason kept for the record.
+
+    The cause and note stay on the grant for the care team: the guardian's mail
+    and notice say only that their access ended.
+    """
+    access.require(Scope.TEAM_MANAGE)
+    if cause not in guardians.END_CAUSE_LABELS:
+        raise CaregivingError("Choose why their access ends", "cause")
+    now = now or utcnow()
+    grant = db.session.scalar(
+        select(Grant).where(
+            Grant.id == grant_id,
+            Grant.patient_id == access.patient_id,
+            Grant.kind == GrantKind.GUARDIAN,
+        )
+    )
+    if grant is None:
+        raise NotFound()
+    # Conditional on the grant still running: of two staff ending it at once, one does.
+    ended = db.session.execute(
+        update(Grant)
+        .where(Grant.id == grant.id, active_grant(access.patient_id, grant.caregiver_id, now))
+        .values(
+            revoked_at=now,
+            ended_reason="ended_by_clinic",
+            end_cause=cause,
+            end_note=(note or "").strip()[:500] or None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if ended.rowcount != 1:
+        raise AlreadyEnded("Their access as guardian had already ended.")
+    db.session.expire(grant)
+    audit.record(access, "end_guardian", "caregiver_grant", grant.id)
+    notices.guardian_ended(grant, access.patient_name)
+    return grant
+
+
+def cancel_guardian_invitation(
+    access: Access, invitation_id: int, now: datetime | None = None
+) -> None:
+    """Clinic staff stop a waiting guardian invitation's link from working."""
+    access.require(Scope.TEAM_MANAGE)
+    now = now or utcnow()
+    mine = (
+        Invitation.id == invitation_id,
+        Invitation.patient_id == access.patient_id,
+        Invitation.kind == GrantKind.GUARDIAN,
+    )
+    changed = db.session.execute(
+        update(Invitation)
+        .where(
+            *mine,
+            Invitation.used_at.is_(None),
+            Invitation.cancelled_at.is_(None),
+            Invitation.expires_at > now,
+        )
+        .values(cancelled_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if changed.rowcount != 1:
+        if not db.session.scalar(select(exists().where(*mine))):
+            raise NotFound()
+        raise AlreadyEnded("That invitation was already accepted, cancelled or out of date.")
+    audit.record(access, "cancel", "guardian_invitation", invitation_id)

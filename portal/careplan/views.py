@@ -10,7 +10,13 @@ from portal import audit, pagecache
 from portal.access import Access, Scope, patient_view
 from portal.auth.models import Discipline
 from portal.caregivers import guardians
-from portal.caregivers.reading import helped_by, helpers_of
+from portal.caregivers.models import GrantKind
+from portal.caregivers.reading import (
+    ended_by_clinic,
+    helped_by,
+    helpers_of,
+    waiting_invitations,
+)
 from portal.careplan import reading, services
 from portal.careplan.forms import FORMS, TeamMemberForm
 from portal.careplan.services import PlanError
@@ -182,10 +188,24 @@ def team(access: Access):
     members = reading.load_team(access.patient_id)
     # The patient and their team see who else helps and what each may do; caregivers do not.
     helpers = helpers_of(access.patient_id) if not access.is_caregiver else []
+    # Those who link guardians see the invitations still waiting, to cancel one.
+    invitations = (
+        waiting_invitations(access.patient_id, kind=GrantKind.GUARDIAN)
+        if access.can(Scope.TEAM_MANAGE)
+        else []
+    )
+    # Why the clinic ended a guardian's access is the team's record, not the family's.
+    ended = ended_by_clinic(access.patient_id) if access.is_care_team else []
     audit.record(access, "read", "care_team", access.patient_id)
     status = 422 if request.method == "POST" else 200
     return render_template(
-        "careplan/team.html", access=access, members=members, form=form, helpers=helpers
+        "careplan/team.html",
+        access=access,
+        members=members,
+        form=form,
+        helpers=helpers,
+        invitations=invitations,
+        ended=ended,
     ), status
 
 

@@ -35,7 +35,7 @@ def digest_for(filename: str) -> str:
 
 
 def asset_url(filename: str) -> str:
-    """The versioned URL of a file under static/ (url_for itself is memoised: portal/app.py)."""
+    """The versioned URL of a file under static/."""
     stem, dot, ext = filename.rpartition(".")
     return url_for("static", filename=f"{stem}.{digest_for(filename)}{dot}{ext}")
 

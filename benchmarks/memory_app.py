@@ -73,7 +73,7 @@ def cache_sizes() -> dict[str, Any]:
         compiled = db.engine._compiled_cache
     sizes: dict[str, Any] = {
         "kept pages": len(kept),
-        "kept pages, characters": kept.bytes,
+        "kept pages, characters": sum(len(v) for v in list(kept._items.values())),
         "kept pages, bytes held": sum(sys.getsizeof(v) for v in list(kept._items.values())),
         "sqlalchemy compiled cache": len(compiled) if compiled is not None else 0,
         "jinja templates": len(portal.jinja_env.cache or {}),

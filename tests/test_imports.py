@@ -31,11 +31,24 @@ NOT_LOADED_BY_WORKERS = {
 }
 
 
-PROBE = "import json, sys, wsgi; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+PROBE = """
+import json, sys, wsgi
+from portal.api.blueprint import RequestBody, ResponseBody
+
+def models(base):
+    for sub in base.__subclasses__():
+        yield sub
+        yield from models(sub)
+
+built = sorted(m.__name__ for b in (RequestBody, ResponseBody) for m in models(b)
+               if m.__pydantic_complete__)
+print(json.dumps([sorted({m.split('.')[0] for m in sys.modules}), built]))
+"""
 
 
-def _loaded_by_import_wsgi(database_url: str) -> list[str]:
-    """Top-level packages in sys.modules after `import wsgi` in a fresh interpreter."""
+def _import_wsgi(database_url: str) -> list[list[str]]:
+    """After `import wsgi` in a fresh interpreter: the top-level packages in sys.modules,
+    and the API models whose validators are built."""
     env = {
         **os.environ,
         "PORTAL_ENV": "test",
@@ -55,11 +68,16 @@ def _loaded_by_import_wsgi(database_url: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory) -> set[str]:
+def started(tmp_path_factory) -> list[list[str]]:
     url = os.environ.get("TEST_DATABASE_URL") or (
         f"sqlite:///{tmp_path_factory.mktemp('imports') / 'imports.db'}"
     )
-    return set(_loaded_by_import_wsgi(url))
+    return _import_wsgi(url)
+
+
+@pytest.fixture(scope="module")
+def loaded(started) -> set[str]:
+    return set(started[0])
 
 
 @pytest.mark.parametrize("library", sorted(NOT_LOADED_BY_WORKERS))
@@ -73,6 +91,14 @@ def test_a_web_worker_does_not_load(loaded, library):
 def test_the_check_sees_what_a_worker_does_load(loaded):
     # The probe itself works: what every request needs is there.
     assert {"flask", "sqlalchemy", "portal", "pydantic", "cryptography"} <= loaded
+
+
+def test_api_models_build_their_validators_when_first_used(started):
+    # RequestBody and ResponseBody defer the build (portal/api/blueprint.py).
+    assert started[1] == []
+    from portal.api.goal_models import EntryInput
+
+    assert EntryInput.model_validate_json('{"value": 3}').value == 3
 
 
 def test_the_sso_registry_is_made_on_first_use_and_kept():

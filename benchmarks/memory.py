@@ -135,19 +135,25 @@ def measure_imports(env: dict[str, str]) -> None:
         print(f"    {package:40s} {size / 2**20:6.2f}")
 
 
-def reports(server: harness.GunicornServer, tries: int = 40) -> dict[int, dict]:
-    """The memory report of every worker (asked until each one has answered)."""
+def _report(server: harness.GunicornServer, ask: str = "1") -> dict:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=600)
+    try:
+        conn.request("GET", "/", headers={"X-Bench-Memory": ask})
+        return json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+
+
+def reports(server: harness.GunicornServer, tries: int = 20, ask: str = "1") -> dict[int, dict]:
+    """The memory report of every worker: asked as many at a time as there are
+    workers (each holds its request a moment), until each one has answered."""
     found: dict[int, dict] = {}
-    for _ in range(tries):
-        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=600)
-        try:
-            conn.request("GET", "/", headers={"X-Bench-Memory": "1"})
-            answer = json.loads(conn.getresponse().read())
-        finally:
-            conn.close()
-        found[answer["pid"]] = answer
-        if len(found) >= server.workers:
-            break
+    with ThreadPoolExecutor(server.workers) as pool:
+        for _ in range(tries):
+            for answer in pool.map(lambda _n: _report(server, ask), range(server.workers)):
+                found[answer["pid"]] = answer
+            if len(found) >= server.workers:
+                break
     return found
 
 
@@ -155,7 +161,9 @@ def print_reports(title: str, found: dict[int, dict], trace: bool = False) -> No
     print(f"  {title}:")
     for pid, r in sorted(found.items()):
         caches = ", ".join(f"{k} {v}" for k, v in r["caches"].items())
-        print(f"    worker {pid}: {r['rss_mib']:.1f} MiB, {r['modules']} modules; {caches}")
+        trim = r.get("rss_mib after malloc_trim")
+        after = f" ({trim:.1f} after malloc_trim)" if trim else ""
+        print(f"    worker {pid}: {r['rss_mib']:.1f} MiB{after}, {r['modules']} modules; {caches}")
         if trace and "grown since load, KiB" in r:
             grown = list(r["grown since load, KiB"].items())[:12]
             print("      grown since load (KiB): " + ", ".join(f"{k} {v}" for k, v in grown))
@@ -211,7 +219,9 @@ def measure_workers(kind: str, args: argparse.Namespace) -> None:
                 mixed = [(s, 10_000 + i) for i in range(n) for s in (*gets, posts[i % len(posts)])]
                 load(server, mixed)
                 print_reports(
-                    f"after {len(mixed)} more, pages and POSTs interleaved", reports(server), trace
+                    f"after {len(mixed)} more, pages and POSTs interleaved",
+                    reports(server, ask="trim"),
+                    trace,
                 )
         with_floor(env, args)
 

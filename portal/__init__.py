@@ -38,7 +38,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from portal.extensions import csrf, db, login_manager, oauth
+    from portal.extensions import csrf, db, login_manager
 
     db.init_app(app)
     if app.config["MIGRATIONS"] or click.get_current_context(silent=True) is not None:
@@ -52,7 +52,6 @@ def register_extensions(app: Flask) -> None:
     # non-fresh, which nothing here uses, and phones change address all day.
     login_manager.session_protection = None
     csrf.init_app(app)
-    oauth.init_app(app)
     with app.app_context():
         from portal import models  # noqa: F401  (register every table with the metadata)
         from portal.db_events import configure_engine

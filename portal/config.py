@@ -219,7 +219,7 @@ def load(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[s
         "MIGRATIONS": False,
         # Rendered page parts each worker keeps (portal/pagecache.py).
         "PAGE_CACHE_SIZE": _int("PAGE_CACHE_SIZE", 1024),
-        "PAGE_CACHE_BYTES": _int("PAGE_CACHE_BYTES", 8 * 1024 * 1024),
+        "PAGE_CACHE_BYTES": _int("PAGE_CACHE_BYTES", 4 * 1024 * 1024),
         # From this age a guardian no longer sees a minor's sensitive items (portal/caregivers).
         "GUARDIAN_SENSITIVE_AGE": _int("GUARDIAN_SENSITIVE_AGE", 12),
         **_mail_settings(env),

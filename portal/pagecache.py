@@ -31,6 +31,7 @@ recently used out) and emptied by `clear()` (e.g. between tests).
 
 from __future__ import annotations
 
+import sys
 import threading
 import uuid
 from collections import OrderedDict
@@ -52,7 +53,22 @@ if TYPE_CHECKING:
     from portal.access import Access
 
 DEFAULT_SIZE = 1024  # entries
-DEFAULT_BYTES = 8 * 1024 * 1024  # about: the worker's memory budget for kept pages
+# The worker's memory for kept pages: about 100 plan or goal pages of 40 kB
+# (200 where every character is Latin-1). The bench's pages take under 1 MB; a
+# full budget keeps a PostgreSQL worker under issue 10's 100 MiB
+# (benchmarks/memory.py, docs/benchmarks.md "Memory per worker").
+DEFAULT_BYTES = 4 * 1024 * 1024
+
+
+def held(markup: str) -> int:
+    """The bytes a kept page holds in memory, not its length in characters.
+
+    CPython stores a string in 1, 2 or 4 bytes per character, whichever its
+    widest character needs: one em dash or curly quote (or a name written
+    in a non-Latin script) doubles a whole page. Counted in characters, the
+    budget held twice what it said.
+    """
+    return sys.getsizeof(markup)
 
 
 class PageCache:
@@ -73,17 +89,18 @@ class PageCache:
             return found
 
     def put(self, key: Hashable, value: Markup) -> Markup:
-        if len(value) > self.max_bytes:
+        size = held(value)
+        if size > self.max_bytes:
             return value  # larger than the whole budget: used once, not kept
         with self._lock:
             old = self._items.pop(key, None)
             if old is not None:
-                self._bytes -= len(old)
+                self._bytes -= held(old)
             self._items[key] = value
-            self._bytes += len(value)
+            self._bytes += size
             while len(self._items) > self.size or self._bytes > self.max_bytes:
                 _, dropped = self._items.popitem(last=False)
-                self._bytes -= len(dropped)
+                self._bytes -= held(dropped)
         return value
 
     @property

@@ -24,7 +24,7 @@ from portal.access import resolve
 from portal.auth.models import Discipline, User
 from portal.careplan.models import Concern, ConcernCategory
 from portal.extensions import db
-from portal.pagecache import PageCache, Versions
+from portal.pagecache import PageCache, Versions, held
 from tests.conftest import text_of
 from tests.factories import Clinic
 
@@ -82,16 +82,31 @@ def test_the_cache_is_bounded_least_recently_used_first():
 
 
 def test_the_cache_keeps_within_its_byte_budget():
-    cache = PageCache(size=100, max_bytes=1000)
+    page, short = Markup("x" * 300), Markup("y" * 100)  # noqa: S704
+    cache = PageCache(size=100, max_bytes=3 * held(page) + 10)
     for n in range(10):
         cache.put(n, Markup("x" * 300))  # noqa: S704
-    assert cache.bytes == 900 and len(cache) == 3
+    assert cache.bytes == 3 * held(page) and len(cache) == 3
     assert cache.get(9) is not None and cache.get(0) is None  # the oldest went first
-    cache.put(9, Markup("y" * 100))  # noqa: S704 replacing an entry counts its new size only
-    assert cache.bytes == 700
+    cache.put(9, short)  # replacing an entry counts its new size only
+    assert cache.bytes == 2 * held(page) + held(short)
     huge = Markup("z" * 5000)  # noqa: S704
     assert cache.put("huge", huge) == huge and cache.get("huge") is None  # used once, not kept
-    assert cache.bytes == 700
+    assert cache.bytes == 2 * held(page) + held(short)
+
+
+def test_the_byte_budget_counts_the_memory_a_page_takes_not_its_characters():
+    # One em dash makes CPython store every character of the page in two bytes.
+    latin, wide = Markup("x" * 1000), Markup("\u2014" + "x" * 999)  # noqa: S704
+    cache = PageCache(size=100, max_bytes=10_000)
+    cache.put("latin", latin)
+    assert 1000 <= cache.bytes < 1100
+    cache.put("wide", wide)
+    assert cache.bytes >= 1000 + 2000
+    cache = PageCache(size=100, max_bytes=5000)
+    for n in range(4):
+        cache.put(n, wide)
+    assert len(cache) == 2 and cache.bytes <= 5000  # counted in characters, all 4 stayed
 
 
 # -- slots and regions, filled per request --------------------------------------

@@ -22,7 +22,6 @@ import secrets
 from datetime import datetime
 
 import pyotp
-import segno
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -124,6 +123,9 @@ def begin_setup(user_id: int) -> str:
 
 def qr_code(email: str, secret: str) -> str:
     """The otpauth:// address as a QR code, an SVG data: URI (the CSP allows data: images)."""
+    # Imported here, for the one page that draws it: not every worker's 1 MiB.
+    import segno
+
     uri = totp(secret).provisioning_uri(name=email, issuer_name=ISSUER)
     return segno.make(uri, error="m").svg_data_uri(scale=5, border=2)
 

@@ -1,0 +1,113 @@
+"""What a web worker loads: libraries no request needs stay out of `import wsgi`.
+
+Each costs every gunicorn worker its memory for as long as it runs (issue 10:
+at most 100 MiB a worker; `benchmarks/memory.py` measures what each costs).
+They are imported where they are used, so the first request that needs one
+loads it; these tests fail when a module-level import brings one back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Library: what it costs a worker, and what needs it.
+NOT_LOADED_BY_WORKERS = {
+    "authlib": "8 MiB with requests and joserfc; clinician SSO only (portal.extensions.oauth)",
+    "requests": "5 MiB; the push deliverer behind a proxy (flask notify deliver)",
+    "pywebpush": "9 MiB; the push deliverer (flask notify deliver)",
+    "http_ece": "the push deliverer's payload encryption",
+    "segno": "1 MiB; the authenticator set-up page's QR code",
+    "alembic": "11 MiB with Flask-Migrate; `flask db` and tests that migrate",
+    "flask_migrate": "`flask db` only",
+    "email_validator": "WTForms' Email() check, when a form with an address is posted",
+}
+
+
+PROBE = """
+import json, sys, wsgi
+from portal.api.blueprint import RequestBody, ResponseBody
+
+def models(base):
+    for sub in base.__subclasses__():
+        yield sub
+        yield from models(sub)
+
+built = sorted(m.__name__ for b in (RequestBody, ResponseBody) for m in models(b)
+               if m.__pydantic_complete__)
+print(json.dumps([sorted({m.split('.')[0] for m in sys.modules}), built]))
+"""
+
+
+def _import_wsgi(database_url: str) -> list[list[str]]:
+    """After `import wsgi` in a fresh interpreter: the top-level packages in sys.modules,
+    and the API models whose validators are built."""
+    env = {
+        **os.environ,
+        "PORTAL_ENV": "test",
+        "TEST_DATABASE_URL": database_url,
+        "PYTHONPATH": str(REPO),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def started(tmp_path_factory) -> list[list[str]]:
+    url = os.environ.get("TEST_DATABASE_URL") or (
+        f"sqlite:///{tmp_path_factory.mktemp('imports') / 'imports.db'}"
+    )
+    return _import_wsgi(url)
+
+
+@pytest.fixture(scope="module")
+def loaded(started) -> set[str]:
+    return set(started[0])
+
+
+@pytest.mark.parametrize("library", sorted(NOT_LOADED_BY_WORKERS))
+def test_a_web_worker_does_not_load(loaded, library):
+    assert library not in loaded, (
+        f"`import wsgi` loads {library} ({NOT_LOADED_BY_WORKERS[library]}):"
+        " import it where it is used"
+    )
+
+
+def test_the_check_sees_what_a_worker_does_load(loaded):
+    # The probe itself works: what every request needs is there.
+    assert {"flask", "sqlalchemy", "portal", "pydantic", "cryptography"} <= loaded
+
+
+def test_api_models_build_their_validators_when_first_used(started):
+    # RequestBody and ResponseBody defer the build (portal/api/blueprint.py).
+    assert started[1] == []
+    from portal.api.goal_models import EntryInput
+
+    assert EntryInput.model_validate_json('{"value": 3}').value == 3
+
+
+def test_the_sso_registry_is_made_on_first_use_and_kept():
+    from authlib.integrations.flask_client import OAuth
+
+    from portal import extensions
+    from portal.extensions import oauth
+
+    assert isinstance(oauth, OAuth)
+    assert extensions.oauth is oauth
+    with pytest.raises(AttributeError):
+        extensions.no_such_extension  # noqa: B018

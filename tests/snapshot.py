@@ -166,7 +166,10 @@ def _restore(app: Flask, snapshot: _Snapshot) -> None:
             conn.execute(text("SET LOCAL session_replication_role = replica"))
             for table, rows in snapshot.rows:
                 conn.execute(table.insert(), rows)
-            for sequence, last, called in snapshot.sequences:
-                conn.execute(
-                    text("SELECT setval(:s, :v, :c)"), {"s": sequence, "v": last, "c": called}
-                )
+            # One round trip for every sequence, not one each.
+            if snapshot.sequences:
+                calls, params = [], {}
+                for n, (sequence, last, called) in enumerate(snapshot.sequences):
+                    calls.append(f"setval(:s{n}, :v{n}, :c{n})")
+                    params.update({f"s{n}": sequence, f"v{n}": last, f"c{n}": called})
+                conn.execute(text("SELECT " + ", ".join(calls)), params)

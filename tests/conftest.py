@@ -24,6 +24,7 @@ from portal import create_app, pagecache
 from portal.auth.models import User
 from portal.extensions import db as _db
 from portal.patients import Patient
+from tests import snapshot
 
 # The whole run's app logs are scanned for health information (tests/logscan.py).
 pytest_plugins = ["tests.logscan"]
@@ -68,9 +69,7 @@ def empty_database(app: Flask) -> None:
     pagecache.cache_of(app).clear()
     with app.app_context():
         _db.session.remove()
-        with _db.engine.begin() as conn:
-            for table in reversed(_db.metadata.sorted_tables):
-                conn.execute(table.delete())
+        snapshot.empty(app)
 
 
 @pytest.fixture()
@@ -162,7 +161,12 @@ def demo(app: Flask) -> DemoClinic:
 
 
 def seed_demo(app: Flask) -> DemoClinic:
-    """Fill the (empty) database with the demo clinic."""
+    """Fill the (empty) database with the demo clinic (seeded once, then restored)."""
+    users, patients = snapshot.seeded(app, lambda: _seed(app))
+    return DemoClinic(dict(users), dict(patients), app)
+
+
+def _seed(app: Flask) -> tuple[dict[str, int], dict[str, int]]:
     from portal.demo import seed
 
     with app.app_context():
@@ -171,7 +175,7 @@ def seed_demo(app: Flask) -> DemoClinic:
         users = {u.email: u.id for u in _db.session.scalars(select(User))}
         patients = {p.given_name: p.id for p in _db.session.scalars(select(Patient))}
         _db.session.remove()
-    return DemoClinic(users, patients, app)
+    return users, patients
 
 
 class QueryCounter:

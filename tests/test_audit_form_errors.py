@@ -45,7 +45,9 @@ def _invalid(body: dict) -> dict:
 
 def _rows_after(demo, last_id: int) -> list[AuditEvent]:
     with demo.app.app_context():
-        rows = db.session.scalars(select(AuditEvent).where(AuditEvent.id > last_id)).all()
+        rows = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id)
+        ).all()
         db.session.expunge_all()
         return list(rows)
 

@@ -284,7 +284,9 @@ def test_denied_requests_leave_nothing_behind_but_their_refusal(demo, app):
     assert blake.get(f"/p/{demo.alex}/plan").status_code == 404
     assert blake.submit(f"/p/{demo.alex}/plan/concern/{concern}/retire").status_code == 404
     with app.app_context():
-        new = db.session.scalars(select(AuditEvent).where(AuditEvent.id > before)).all()
+        new = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.id > before).order_by(AuditEvent.id)
+        ).all()
         status = db.session.get(Concern, concern).status
     assert [(e.action, e.path) for e in new] == [
         ("refused", f"GET /p/{demo.alex}/plan"),

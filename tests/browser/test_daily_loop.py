@@ -205,8 +205,11 @@ def test_the_plan_uses_the_width_of_a_desk_and_stays_one_column_on_a_phone(brows
                 assert team["y"] < goals["y"] + 400  # at the top of its column
             else:
                 assert abs(team["x"] - goals["x"]) < 2 and team["y"] > goals["y"]
-            # Whose plan, with date of birth and age, above everything else.
-            assert page.locator(".patient-banner").bounding_box()["y"] < goals["y"]
+            # Whose plan, with date of birth and age, above everything else: for the team
+            # the banner is the record's header (the plan's own copy is for printing).
+            banner = page.locator(".patient-nav__banner")
+            assert banner.bounding_box()["y"] < goals["y"]
+            assert "born" in banner.inner_text() and "age " in banner.inner_text()
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= options["viewport"]["width"]  # nothing sideways
         finally:

@@ -110,6 +110,7 @@ def test_the_header_is_slim_and_the_tabs_sit_at_the_bottom(page, live):
         box = tabs.nth(index).bounding_box()
         assert box["y"] >= 740 - box["height"] - 1 and box["height"] >= 44, box  # one thumb away
     assert nav.locator("[aria-current=page]").inner_text() == "Today"
+    _labels_fit(tabs)
     # Nothing is hidden under the bar: the page's end scrolls clear of it.
     page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
     footer = page.locator(".site-footer").bounding_box()
@@ -123,6 +124,14 @@ def test_a_clinicians_header_is_slim_too(page, live):
     assert header["height"] <= 130, header  # was 238 of 740 px
     bar = page.locator(".patient-nav .tabs").bounding_box()
     assert bar["y"] + bar["height"] >= 739  # the tabs at the bottom
+    _labels_fit(page.locator(".patient-nav .tabs__link"))  # "My patients" and four more
+
+
+def _labels_fit(tabs) -> None:
+    """Every tab's label inside its own tab at 360 px: none cut off or run into the next."""
+    for index in range(tabs.count()):
+        fits = tabs.nth(index).evaluate("a => a.scrollWidth <= a.clientWidth")
+        assert fits, f"the label {tabs.nth(index).inner_text()!r} overflows its tab"
 
 
 def test_the_new_message_badge_lands_on_the_message_with_the_reply_box(page, live):

@@ -133,7 +133,7 @@ run: $(BASE_STAMP) ## Migrate, seed demo data, serve on 127.0.0.1:5000 with the 
 	trap 'exit 130' INT; trap 'exit 143' TERM; \
 	$(FLASK) run --host $(RUN_HOST) --port $(RUN_PORT)
 
-check: $(DEV_STAMP) ## Everything CI runs: lint, then the whole suite on SQLite, in Chromium and on PostgreSQL side by side
+check: $(DEV_STAMP) ## Everything CI runs: lint, then the whole suite on SQLite and PostgreSQL side by side
 	bash scripts/ensure-system-deps.sh $(TEST_SYSDEPS) postgresql
 	@$(MAKE) --no-print-directory js-deps
 	$(RUFF) check .

@@ -34,7 +34,6 @@ import argparse
 import http.client
 import json
 import os
-import secrets
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -188,12 +187,7 @@ def load(server: harness.GunicornServer, jobs: list[tuple[Scenario, int]]) -> No
 def measure_workers(kind: str, args: argparse.Namespace) -> None:
     print(f"\n== Workers on {kind} (gunicorn -w {args.workers} -k sync wsgi:app)")
     with databases.database_url(kind) as url:
-        env = {
-            "PORTAL_ENV": "development",
-            "DATABASE_URL": url,
-            "SECRET_KEY": secrets.token_hex(32),
-            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-        }
+        env = databases.portal_env(url)
         databases.seed_demo(env, run.PANEL_SIZE, args.writers)
         passes = [False, True] if args.trace else [False]
         for trace in passes:

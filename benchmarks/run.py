@@ -358,13 +358,7 @@ def run_database(
     results: list[harness.ScenarioResult] = []
     try:
         with databases.database_url(kind) as url:
-            env = {
-                "PORTAL_ENV": "development",
-                "DATABASE_URL": url,
-                "SECRET_KEY": secrets.token_hex(32),
-                # Signing in is not measured; the production KDF would only slow setup.
-                "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-            }
+            env = databases.portal_env(url)
             print(f"{kind}: seeding the demo clinic and a {PANEL_SIZE}-patient panel")
             databases.seed_demo(env, PANEL_SIZE, args.writers)
             results += measure_portal(env, args, settings, bare_url, kind)

@@ -78,12 +78,12 @@ def test_inbox_query_count_does_not_grow_with_the_panel(demo, app, count_queries
         assert response.get_data(as_text=True).count('<th scope="row"') == min(size + 1, PAGE_SIZE)
         counts[size] = counter.count
     assert counts[5] == counts[200], counts
-    # the session (with its user), the page with its total, what matters to the page's
-    # patients (portal/decisions), the chain's lock and last row, the audit event, its patients
+    # the session (with its user), the page with its total and each patient's preferences
+    # line, the chain's lock and last row, the audit event, its patients
     extra = chain_statements(app)
-    assert counts[200] == 5 + extra, counter.statements
+    assert counts[200] == 4 + extra, counter.statements
     kinds = [s.split()[0] for s in counter.statements]
-    assert kinds == ["SELECT"] * (3 + extra) + ["INSERT", "INSERT"]
+    assert kinds == ["SELECT"] * (2 + extra) + ["INSERT", "INSERT"]
 
 
 @pytest.mark.parametrize("size", [5, 200])

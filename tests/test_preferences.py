@@ -189,9 +189,13 @@ def test_the_panel_and_inbox_carry_one_line_for_a_reply(app, clinic, count_queri
     assert "Preferences updated" in panel
     assert "Wants to decide together · most important: being at home" in panel
     inbox = text_of(park.get("/clinic/inbox"))
-    assert "Wants to decide together" in inbox
+    assert "Wants to decide together · most important: being at home" in inbox
+    assert "Preferences updated" in inbox
     park.submit(f"/p/{patient.id}/preferences/seen")
     assert "Preferences updated" not in text_of(park.get("/clinic/"))
+    inbox = text_of(park.get("/clinic/inbox"))
+    assert "Preferences updated" not in inbox
+    assert "Wants to decide together" in inbox
     assert "Wants to decide" not in text_of(clinic.login(stranger.email).get("/clinic/"))
     # A fixed number of queries, however many changes there were.
     counts = []

@@ -11,12 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, func, select
 
 from portal import audit
 from portal.access import CARE_TEAM_PATIENTS, care_team_params
 from portal.auth.models import User
+from portal.db import named_rows
+from portal.decisions.preferences_models import PatientPreferences
+from portal.decisions.preferences_services import ListLine, list_line, list_line_columns
 from portal.extensions import db
 from portal.goals.models import Goal, GoalMessage, GoalStatus, ProgressEntry
 from portal.patients import Patient
@@ -26,8 +30,8 @@ LAST_PAGE = 10_000  # far beyond any panel; keeps OFFSET inside every database's
 _WAITING = (Goal.awaiting_reply_since.is_not(None), Goal.status != GoalStatus.CANCELLED)
 
 
-@dataclass(frozen=True)
-class InboxRow:
+# Rows are named tuples, not dataclasses: a page builds a hundred of them per view.
+class InboxRow(NamedTuple):
     goal_id: int
     goal_title: str
     patient_id: int
@@ -37,10 +41,10 @@ class InboxRow:
     last_message_id: int | None
     preview: Preview | None = None
     plan_agreed: bool = True
+    preferences: ListLine | None = None  # the patient's preferences line, if any
 
 
-@dataclass(frozen=True)
-class Preview:
+class Preview(NamedTuple):
     """What is waiting: the goal's newest message and newest entry, read with the page."""
 
     message: str | None  # the newest message, when the patient's side wrote it
@@ -139,10 +143,13 @@ _PAGE = (
         ProgressEntry.done.label("entry_done"),
         ProgressEntry.note.label("entry_note"),
         ProgressEntry.entry_date.label("entry_day"),
+        # The preferences line rides along too (a second query cost a tenth of the page).
+        *list_line_columns(_CUT.c.patient_id, bindparam("care_team_uid")),
     )
     .join(Patient, Patient.id == _CUT.c.patient_id)
     .outerjoin(GoalMessage, GoalMessage.id == _CUT.c.last_message_id)
     .outerjoin(ProgressEntry, ProgressEntry.id == _NEWEST_ENTRY)
+    .outerjoin(PatientPreferences, PatientPreferences.patient_id == _CUT.c.patient_id)
     .order_by(_CUT.c.awaiting_reply_since, _CUT.c.id)
 )
 _AWAITING = (
@@ -156,14 +163,16 @@ _AWAITING = (
 
 def _page(clinician: User, number: int) -> tuple[list[InboxRow], int]:
     params = {**care_team_params(clinician), "limit": PAGE_SIZE}
-    rows = db.session.execute(_PAGE, {**params, "offset": (number - 1) * PAGE_SIZE}).all()
+    rows = named_rows(db.session.execute(_PAGE, {**params, "offset": (number - 1) * PAGE_SIZE}))
     items = [_row(r) for r in rows]
     return items, (rows[0].total if rows else 0)
 
 
 def next_waiting(clinician: User) -> InboxRow | None:
     """The oldest goal still waiting (reply and next), NOT audited: the goal page it opens is."""
-    rows = db.session.execute(_PAGE, {**care_team_params(clinician), "limit": 1, "offset": 0}).all()
+    rows = named_rows(
+        db.session.execute(_PAGE, {**care_team_params(clinician), "limit": 1, "offset": 0})
+    )
     return _row(rows[0]) if rows else None
 
 
@@ -188,6 +197,7 @@ def _row(r) -> InboxRow:
         r.last_message_id,
         preview,
         r.plan_agreed_version is not None and r.plan_agreed_version == r.plan_version,
+        list_line(r),
     )
 
 

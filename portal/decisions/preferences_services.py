@@ -359,25 +359,54 @@ class ListLine:
     unseen: bool
 
 
+# What a preferences line reads; `one_line` takes any object with these attributes.
+_LINE_FIELDS = ("involvement", "risk_format", "detail", "interpreter", "language", "priorities")
+_LINE_COLUMNS = [
+    *(PatientPreferences.__table__.c[name] for name in _LINE_FIELDS),
+    PatientPreferences.priority_other,
+]
+
+
+def _unseen(patient_id: Any, uid: Any) -> Any:
+    """Whether anyone but `uid` changed the preferences since `uid` last marked them seen."""
+    seen = (
+        select(PreferenceReview.seen_version)
+        .where(PreferenceReview.patient_id == patient_id, PreferenceReview.user_id == uid)
+        .scalar_subquery()
+    )
+    return exists().where(
+        PreferenceChange.patient_id == patient_id,
+        PreferenceChange.version > func.coalesce(seen, 0),
+        or_(PreferenceChange.actor_id.is_(None), PreferenceChange.actor_id != uid),
+    )
+
+
+def list_line_columns(patient_id: Any, uid: Any) -> list[Any]:
+    """Columns a list query adds, after an outer join of `PatientPreferences` on `patient_id`,
+    so each row carries its preferences line (read with `list_line(row)`): no second query.
+
+    The query must already keep to the clinician's patients (`CARE_TEAM_PATIENTS`).
+    """
+    return [
+        PatientPreferences.patient_id.label("prefs_patient_id"),
+        *_LINE_COLUMNS,
+        _unseen(patient_id, uid).label("prefs_unseen"),
+    ]
+
+
+def list_line(row: Any) -> ListLine | None:
+    """The preferences line of a row read with `list_line_columns`; None when nothing to show."""
+    if row.prefs_patient_id is None:
+        return None
+    line = one_line(row)
+    return ListLine(line, bool(row.prefs_unseen)) if line or row.prefs_unseen else None
+
+
 _LIST = (
     select(
-        PatientPreferences,
-        exists()
-        .where(
-            PreferenceChange.patient_id == PatientPreferences.patient_id,
-            PreferenceChange.version > func.coalesce(PreferenceReview.seen_version, 0),
-            or_(PreferenceChange.actor_id.is_(None), PreferenceChange.actor_id != _UID),
-        )
-        .label("unseen"),
+        *list_line_columns(PatientPreferences.patient_id, _UID),
     )
     .join(CARE_TEAM_PATIENTS, CARE_TEAM_PATIENTS.c.patient_id == PatientPreferences.patient_id)
-    .outerjoin(
-        PreferenceReview,
-        and_(
-            PreferenceReview.patient_id == PatientPreferences.patient_id,
-            PreferenceReview.user_id == _UID,
-        ),
-    )
     .where(PatientPreferences.patient_id.in_(bindparam("ids", expanding=True)))
 )
 
@@ -392,8 +421,7 @@ def list_lines(clinician: User, patient_ids: Iterable[int]) -> dict[int, ListLin
         return {}
     params = {"ids": ids, "uid": clinician.id, **care_team_params(clinician)}
     found = {}
-    for prefs, unseen in db.session.execute(_LIST, params):
-        line = one_line(prefs)
-        if line or unseen:
-            found[prefs.patient_id] = ListLine(line, bool(unseen))
+    for row in db.session.execute(_LIST, params):
+        if (line := list_line(row)) is not None:
+            found[row.prefs_patient_id] = line
     return found

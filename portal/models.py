@@ -1,6 +1,6 @@
 """Imports every model so the metadata (and Alembic) knows every table."""
 
-from portal.audit.models import AuditEvent, AuditEventPatient
+from portal.audit.models import AuditEvent, AuditEventPatient, AuditListIndex
 from portal.auth.mfa_models import RecoveryCode, TotpCredential
 from portal.auth.models import AuthSession, LoginThrottle, User
 from portal.auth.tokens import AccountToken
@@ -45,6 +45,7 @@ __all__ = [
     "Activity",
     "AuditEvent",
     "AuditEventPatient",
+    "AuditListIndex",
     "AuthSession",
     "CareTeamMember",
     "CollaborateAnswer",

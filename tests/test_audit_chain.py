@@ -14,7 +14,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from portal import config
-from portal.audit import append_only
+from portal.audit import append_only, listed
 from portal.audit.models import AuditEvent, AuditEventPatient
 from portal.auth.models import User
 from portal.extensions import db
@@ -140,6 +140,7 @@ def test_a_list_event_losing_a_patient_is_named(app, clinic):
     """The patient's access log reads audit_event_patients: removing a row there is caught."""
     with app.app_context():
         event = db.session.scalar(select(AuditEvent.id).where(AuditEvent.action == "list"))
+        listed.index_all(db.session)
     with _intruder(app) as conn:
         conn.execute(AuditEventPatient.__table__.delete())
     code, output = _verify(app)

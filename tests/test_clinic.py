@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select, text, update
 
 from portal.access import CARE_TEAM_PATIENTS, care_team_params, resolve
+from portal.audit import listed
 from portal.audit.log import patient_access_log
 from portal.audit.models import AuditEvent, AuditEventPatient
 from portal.auth.models import User
@@ -99,7 +100,12 @@ def test_only_active_clinician_accounts_see_patients_as_care_team(demo, app):
 
 
 def _events(app, object_type: str) -> list[tuple[int, list[int]]]:
+    """The list events of this kind, with their patients in the access log's index.
+
+    The index is written after the view, as the deliverer's loop does it.
+    """
     with app.app_context():
+        listed.index_all(db.session)
         ids = db.session.scalars(
             select(AuditEvent.id).where(AuditEvent.object_type == object_type)
         ).all()

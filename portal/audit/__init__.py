@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, event, insert, select
 from sqlalchemy.orm import Session
 
 from portal.audit import chain
-from portal.audit.models import AuditEvent, AuditEventPatient
+from portal.audit.models import AuditEvent
 from portal.db import utcnow
 from portal.extensions import db
 from portal.patients import Patient
@@ -39,7 +39,6 @@ _log = logging.getLogger(__name__)  # not `log`: portal.audit.log is a module
 
 _PENDING = "audit_pending"
 _INSERT = insert(AuditEvent.__table__)
-_INSERT_PATIENTS = insert(AuditEventPatient.__table__)
 _EXISTS = select(Patient.id).where(Patient.id == bindparam("pid"))
 _KEPT = "audit_kept"  # on flask.g: rows that survive the request's rollback
 _STARTED = "audit_session_started"  # on flask.g: a session this request signed in with
@@ -81,7 +80,9 @@ def record_list(
 ) -> None:
     """Queue ONE audit event for a list view (panel, inbox, search) naming every patient shown.
 
-    Written even when the list is empty: the view itself happened.
+    Written even when the list is empty: the view itself happened. Each
+    patient's access log finds it through an index filled in batches
+    (portal/audit/listed.py).
     """
     ids = sorted(set(patient_ids))
     row = {
@@ -231,15 +232,9 @@ def _write_pending(session: Session) -> None:
     rows = [{**context, **row} for row, _ in pending]
     connection = session.connection()
     chain.chain(rows, chain.lock_and_read_head(connection))
-    # One row (the usual page view) as a plain INSERT, not executemany.
+    # One row (the usual page view) as a plain INSERT, not executemany. A list
+    # event's patients reach the access log's index later (portal/audit/listed.py).
     connection.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
-    listed = [
-        {"event_id": row["id"], "patient_id": i}
-        for row, (_, ids) in zip(rows, pending, strict=True)
-        for i in ids
-    ]
-    if listed:
-        connection.execute(_INSERT_PATIENTS, listed)
 
 
 _SAVEPOINTS = "audit_savepoints"  # id(savepoint) -> rows queued when it began

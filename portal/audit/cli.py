@@ -5,10 +5,17 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from portal.audit import chain
+from portal.audit import chain, listed
 from portal.extensions import db
 
-audit = AppGroup("audit", help="Check the audit trail.")
+audit = AppGroup("audit", help="Check the audit trail; index its list events.")
+
+
+@audit.command("index")
+def index() -> None:
+    """Index the list events not yet in the access log's index (the deliverer's loop does too)."""
+    rows = listed.index_all(db.session)
+    click.echo(f"Indexed the list events among {rows} new audit rows.")
 
 
 @audit.command("verify")

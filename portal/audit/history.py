@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Select, and_, func, literal, select, union_all
 
+from portal.audit.listed import events_showing
 from portal.audit.log import LIST_PLACES
-from portal.audit.models import AuditEvent, AuditEventPatient
+from portal.audit.models import AuditEvent
 from portal.auth.models import DISCIPLINE_LABELS, Discipline, User, UserKind
 from portal.extensions import db
 
@@ -139,11 +140,11 @@ def _events(patient_id: int, actor_id: int | None, since, until) -> Select:
     direct = select(*columns, literal(False).label("listed")).where(
         AuditEvent.patient_id == patient_id
     )
+    showing = events_showing(patient_id)
     listed = (
         select(*columns, literal(True).label("listed"))
-        .select_from(AuditEventPatient)
-        .join(AuditEvent, AuditEvent.id == AuditEventPatient.event_id)
-        .where(AuditEventPatient.patient_id == patient_id)
+        .select_from(showing)
+        .join(AuditEvent, AuditEvent.id == showing.c.event_id)
     )
     return union_all(filtered(direct), filtered(listed))
 

@@ -7,7 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import Select, false, select, true, union_all
 
-from portal.audit.models import AuditEvent, AuditEventPatient
+from portal.audit.listed import events_showing
+from portal.audit.models import AuditEvent
 from portal.auth.models import User
 from portal.extensions import db
 
@@ -53,11 +54,11 @@ class AccessLogEntry:
 
 def _log_statement(patient_id: int, limit: int) -> Select:
     direct = select(*_COLUMNS, false().label("listed")).where(AuditEvent.patient_id == patient_id)
+    showing = events_showing(patient_id)
     listed = (
         select(*_COLUMNS, true().label("listed"))
-        .select_from(AuditEventPatient)
-        .join(AuditEvent, AuditEvent.id == AuditEventPatient.event_id)
-        .where(AuditEventPatient.patient_id == patient_id)
+        .select_from(showing)
+        .join(AuditEvent, AuditEvent.id == showing.c.event_id)
     )
     events = union_all(direct, listed).subquery("events")
     return (

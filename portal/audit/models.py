@@ -48,7 +48,10 @@ class AuditEvent(db.Model):
 class AuditEventPatient(db.Model):
     """A patient shown by a list event: the patient's access log finds the event here.
 
-    No foreign keys either: a cascade would delete index rows the verifier checks.
+    Filled after the fact, in batches (portal/audit/listed.py): the sealed event
+    row with its `patient_ids` is the record, written with the view; this index
+    is derived from it. No foreign keys either: a cascade would delete index
+    rows the verifier checks.
     """
 
     __tablename__ = "audit_event_patients"
@@ -57,6 +60,19 @@ class AuditEventPatient(db.Model):
     # Patient first: the only reader asks "which events showed this patient".
     patient_id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(_ID, ForeignKey("audit_events.id"), primary_key=True)
+
+
+class AuditListIndex(db.Model):
+    """How far the list events are indexed: one row, id 1 (portal/audit/listed.py).
+
+    Events up to `indexed_through` have their rows in `audit_event_patients`;
+    later ones wait for the next batch, which every reader of the index runs first.
+    """
+
+    __tablename__ = "audit_list_index"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    indexed_through: Mapped[int] = mapped_column(_ID, default=0)
 
 
 Index("ix_audit_events_patient_at", AuditEvent.patient_id, AuditEvent.at)

@@ -6,6 +6,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from portal.audit import listed
 from portal.cli_loop import stop_on_signals
 from portal.extensions import db
 from portal.notifications import vapid
@@ -36,7 +37,9 @@ def deliver(loop: bool, interval: float) -> None:
     if loop:
         stop = stop_on_signals()
         click.echo(f"Delivering notifications every {interval:g}s; Ctrl-C stops.")
-        deliver_forever(app, interval=interval, stop=stop)
+        deliver_forever(
+            app, interval=interval, stop=stop, on_pass=lambda _stats: index_audit_lists(app)
+        )
         return
     reminders = enqueue_due_reminders()
     db.session.commit()
@@ -49,6 +52,13 @@ def deliver(loop: bool, interval: float) -> None:
         f"a device, {stats.removed_devices} expired devices removed; "
         f"{reminders} reminders enqueued)."
     )
+
+
+def index_audit_lists(app) -> None:
+    """Housekeeping on every pass: the audit trail's list events into the access log's index."""
+    with app.app_context():
+        listed.index_all(db.session)
+        db.session.remove()
 
 
 @notify.command("vapid-keys")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import shutil
@@ -123,7 +124,7 @@ def test_a_changed_source_changes_the_bundle_url_and_the_worker(app, client, sta
     assert url_of(app, BUNDLE) == first_url
     # ...while a fresh worker, as after the deploy, builds the new one.
     assets._served.clear()
-    assets._bundles.clear()
+    assets._texts.clear()
     second_url = url_of(app, BUNDLE)
     assert second_url != first_url
     assert ".new-rule { color: red; }" in client.get(second_url).get_data(as_text=True)
@@ -156,3 +157,47 @@ def test_the_worker_precaches_the_bundle_the_pages_link(app, client):
     assert bundle_url in shell
     # Nothing links the separate files any more: precaching them would be waste.
     assert [url for url in shell if url.endswith(".css")] == [bundle_url]
+
+
+@pytest.mark.parametrize("name", [BUNDLE, "js/app.js"])
+def test_text_assets_are_gzipped_for_browsers_that_accept_it(app, client, name):
+    url = url_of(app, name)
+    plain = client.get(url)
+    assert "Content-Encoding" not in plain.headers
+    squeezed = client.get(url, headers={"Accept-Encoding": "gzip, deflate, br"})
+    assert squeezed.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(squeezed.data) == plain.data
+    assert len(squeezed.data) < len(plain.data) / 2
+    for response in (plain, squeezed):
+        assert "Accept-Encoding" in response.vary
+        assert response.cache_control.immutable
+    # Two representations, two ETags: a cache never answers one with the other.
+    assert plain.headers["ETag"] != squeezed.headers["ETag"]
+    refused = client.get(url, headers={"Accept-Encoding": "gzip;q=0, identity"})
+    assert "Content-Encoding" not in refused.headers
+
+
+def test_pages_are_not_compressed(demo):
+    """HTML carries the CSRF token beside what the user typed: compressed, BREACH reads it."""
+    alex = demo.login("alex@example.com")
+    response = alex.get(f"/p/{demo.alex}/plan", headers={"Accept-Encoding": "gzip"})
+    assert response.status_code == 200
+    assert "Content-Encoding" not in response.headers
+
+
+def test_versioned_names_stay_inside_static(client, static_copy):
+    (static_copy.parent / "secret.css").write_text(".secret { color: red; }")
+    (static_copy.parent / "secret.png").write_bytes(b"not a picture")
+    for path in (
+        "/static/css/../../secret.0123456789.css",
+        "/static/css/..%2f..%2fsecret.0123456789.css",
+        "/static/../secret.0123456789.png",
+        "/static/css/%2e%2e/%2e%2e/secret.0123456789.png",
+    ):
+        with client.get(path) as response:
+            assert response.status_code == 404, path
+            assert b"secret" not in response.data
+    # A spelling with `./` is no second name for a file, and no second entry in the memo.
+    with client.get("/static/css/./app.0123456789.css") as response:
+        assert response.status_code == 404
+    assert not any("./" in name for _, name in assets._texts)

@@ -13,6 +13,7 @@ phone's network, all before the first paint).
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import re
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from functools import cache
 from pathlib import Path
 
 from flask import current_app, request, url_for
+from werkzeug.security import safe_join
 
 HASHED = re.compile(r"^(?P<stem>.+)\.(?P<digest>[0-9a-f]{10})(?P<ext>\.[A-Za-z0-9]+)$")
 
@@ -40,9 +42,12 @@ MIMETYPES = {".css": "text/css", ".js": "text/javascript"}
 
 
 @dataclass(frozen=True)
-class Bundle:
+class Text:
+    """A stylesheet or script held in memory: its bytes, gzipped once, and their hash."""
+
     name: str
     body: bytes
+    gzipped: bytes
     digest: str
 
 
@@ -56,33 +61,48 @@ def _digest(path: Path, mtime_ns: int) -> str:
 
 
 @cache
-def _join(name: str, sources: tuple[tuple[Path, str, int], ...]) -> Bundle:
-    # Each part is headed by its source's name, so a rule seen in the browser's
-    # inspector leads back to the file to edit.
-    parts = [
-        f"/* {label} */\n".encode() + path.read_bytes().rstrip() + b"\n"
-        for path, label, _ in sources
-    ]
-    body = b"\n".join(parts)
-    return Bundle(name, body, _hash(body))
+def _load(name: str, sources: tuple[tuple[Path, str, int], ...]) -> Text:
+    if name in BUNDLES:
+        # Each part is headed by its source's name, so a rule seen in the
+        # browser's inspector leads back to the file to edit.
+        body = b"\n".join(
+            f"/* {label} */\n".encode() + path.read_bytes().rstrip() + b"\n"
+            for path, label, _ in sources
+        )
+    else:
+        body = sources[0][0].read_bytes()
+    # Compressed here, not left to a proxy: many (nginx's default) compress HTML
+    # only, and a phone's first paint waits for this stylesheet. mtime=0 keeps the
+    # bytes the same in every worker. HTML is not compressed: it carries the CSRF
+    # token next to what the user typed, which BREACH could read out of the length.
+    return Text(name, body, gzip.compress(body, compresslevel=9, mtime=0), _hash(body))
 
 
 _served: dict[tuple[str, str], str] = {}
-_bundles: dict[tuple[str, str], Bundle] = {}
+_texts: dict[tuple[str, str], Text] = {}
 
 
-def bundle(name: str) -> Bundle | None:
-    """The bundle called `name`, built once per worker (re-read on change while debugging)."""
-    sources = BUNDLES.get(name)
-    if sources is None:
-        return None
+def canonical(name: str) -> bool:
+    """True for a plain relative path inside static/ (no `..`, `//` or `./`), one key per file."""
+    return safe_join(".", name) == f"./{name}"
+
+
+def text(name: str) -> Text | None:
+    """The bundle or .css/.js file `name`, read once per worker; None for other names."""
     key = (current_app.static_folder, name)
-    if not current_app.debug and key in _bundles:
-        return _bundles[key]
-    static = Path(current_app.static_folder)
-    stamped = tuple((static / src, src, (static / src).stat().st_mtime_ns) for src in sources)
-    _bundles[key] = built = _join(name, stamped)
-    return built
+    if not current_app.debug and key in _texts:
+        return _texts[key]
+    folder = current_app.static_folder
+    if name in BUNDLES:
+        paths = [(Path(folder) / src, src) for src in BUNDLES[name]]
+    else:
+        path = Path(folder) / name
+        if Path(name).suffix not in MIMETYPES or not canonical(name) or not path.is_file():
+            return None
+        paths = [(path, name)]
+    stamped = tuple((path, label, path.stat().st_mtime_ns) for path, label in paths)
+    _texts[key] = loaded = _load(name, stamped)
+    return loaded
 
 
 def digest_for(filename: str) -> str:
@@ -90,9 +110,9 @@ def digest_for(filename: str) -> str:
     key = (current_app.static_folder, filename)
     if not current_app.debug and key in _served:
         return _served[key]
-    joined = bundle(filename)
-    if joined is not None:
-        digest = joined.digest
+    loaded = text(filename)
+    if loaded is not None:
+        digest = loaded.digest
     else:
         path = Path(current_app.static_folder) / filename
         digest = _digest(path, path.stat().st_mtime_ns)
@@ -123,26 +143,38 @@ def _cache_for(response, fresh: bool):
     return response
 
 
-def _send_bundle(built: Bundle, digest: str):
-    ext = Path(built.name).suffix
-    response = current_app.response_class(built.body, mimetype=MIMETYPES.get(ext, "text/plain"))
-    response.set_etag(built.digest)
-    _cache_for(response, digest == built.digest)
+def _send_text(loaded: Text, digest: str):
+    gzipped = request.accept_encodings["gzip"] > 0
+    body = loaded.gzipped if gzipped else loaded.body
+    mimetype = MIMETYPES[Path(loaded.name).suffix]
+    response = current_app.response_class(body, mimetype=mimetype)
+    if gzipped:
+        response.content_encoding = "gzip"
+    response.vary.add("Accept-Encoding")
+    # Each encoding is its own representation, so each has its own strong ETag.
+    response.set_etag(loaded.digest + ("-gzip" if gzipped else ""))
+    _cache_for(response, digest == loaded.digest)
     return response.make_conditional(request)
 
 
 def install(app) -> None:
-    """Serve versioned names (files and bundles) from static/ with an immutable, year-long cache."""
+    """Serve versioned names from static/ with an immutable, year-long cache.
+
+    Stylesheets, scripts and bundles come from memory, gzipped for clients that
+    accept it; other files (icons) from disk.
+    """
     from flask import send_from_directory
 
     def static(filename: str):
         match = HASHED.match(filename)
         folder = app.static_folder
-        if match is not None:
-            real = match["stem"] + match["ext"]
-            joined = bundle(real)
-            if joined is not None:
-                return _send_bundle(joined, match["digest"])
+        real = match and match["stem"] + match["ext"]
+        # Other names (unversioned, or spelled with `..`) go to send_from_directory,
+        # which refuses any path outside static/.
+        if real and canonical(real):
+            loaded = text(real)
+            if loaded is not None:
+                return _send_text(loaded, match["digest"])
             if (Path(folder) / real).is_file():
                 fresh = match["digest"] == digest_for(real)
                 response = send_from_directory(folder, real, max_age=YEAR if fresh else None)

@@ -177,9 +177,14 @@ def main() -> int:
         for line in failing_audits(report, category) if not ok or category != "performance" else []:
             print(f"      - {line}")
     print()
+    # Median and range over the runs: one run's timings swing with the machine's
+    # load (main-thread tasks are counted four times over as a phone's CPU).
     for metric in METRICS:
-        audit = report["audits"][metric]
-        print(f"  {audit['title']:<26} {audit.get('displayValue', '')}")
+        values = [r["audits"][metric]["numericValue"] for r in reports]
+        title = report["audits"][metric]["title"]
+        form = "{:.3f}" if metric == "cumulative-layout-shift" else "{:.0f} ms"
+        spread = f"   ({form.format(min(values))} to {form.format(max(values))})"
+        print(f"  {title:<26} {form.format(statistics.median(values))}{spread}")
     return 1 if missed and not args.report_only else 0
 
 

@@ -229,10 +229,13 @@ async function staticFile(request, url) {
     return response;
   } catch (error) {
     if (versioned) {
+      // Offline, a page saved before a deploy gets the current version of its file.
+      // Stylesheets are one bundle now: a page saved when each feature had its own
+      // link gets the bundle for each of them (the same rules, in the same order).
       const current = CC_SHELL.find((shellUrl) => {
         const match = VERSIONED.exec(shellUrl);
         return match && match[1] === versioned[1] && match[2] === versioned[2];
-      });
+      }) || (versioned[2] === '.css' && CC_SHELL.find((shellUrl) => /\.css$/.test(shellUrl)));
       const fallback = current && await caches.match(current, { cacheName: SHELL_CACHE });
       if (fallback) return fallback;
     }

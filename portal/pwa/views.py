@@ -15,14 +15,16 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, render_template, request, url_for
 
-from portal.pwa.assets import asset_url, digest_for
+from portal.pwa.assets import BUNDLES, asset_url, digest_for
 
 bp = Blueprint("pwa", __name__)
 
 THEME_COLOR = "#0b5e55"
 BACKGROUND_COLOR = "#f5f7f6"
 # The files of the app shell, relative to static/: precached by the worker at install.
-SHELL_GLOBS = ("css/*.css", "js/*.js", "icons/*.png")
+# Stylesheets come as their bundle (assets.BUNDLES), the one file pages link; its
+# digest covers every source, so a changed source still makes a new worker.
+SHELL_GLOBS = ("js/*.js", "icons/*.png")
 
 
 def shell_files() -> list[str]:
@@ -33,7 +35,7 @@ def shell_files() -> list[str]:
         for path in static.glob(pattern)
         if path.is_file()
     }
-    return sorted(names)
+    return sorted(names | set(BUNDLES))
 
 
 def worker_source() -> str:

@@ -72,6 +72,10 @@ def test_the_saved_plan_can_be_read_offline(context, page, live):
     assert page.evaluate(
         "getComputedStyle(document.querySelector('.site-header')).backgroundColor"
     ) == ("rgb(11, 94, 85)")
+    # A page saved before the stylesheets were bundled links each feature's file by
+    # its old name: offline, the worker answers each with the precached bundle.
+    old_link = page.evaluate("fetch('/static/css/goals.0123456789.css').then((r) => r.text())")
+    assert "/* css/app.css */" in old_link and "/* css/goals.css */" in old_link
 
     # The goal pages Alex opened are there too, and logging still works (it waits).
     context.set_offline(False)

@@ -120,6 +120,51 @@ def run_python(env: dict[str, str], *args: str, timeout: float = 900) -> float:
     return time.monotonic() - started
 
 
+@contextlib.contextmanager
+def deliverer(env: dict[str, str], interval: float = 1.0) -> Iterator[None]:
+    """The notification deliverer's loop beside the portal, as a deployment runs it.
+
+    Besides sending pushes it indexes the audit trail's list views for the
+    patients' access logs (portal/audit/listed.py): work taken out of the
+    inbox's requests, so the bench pays for it here, on the same cores.
+    """
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "flask",
+                "--app",
+                "wsgi",
+                "notify",
+                "deliver",
+                "--loop",
+                "--interval",
+                str(interval),
+            ],
+            cwd=REPO_ROOT,
+            env={**os.environ, **env},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.returncode not in (0, -15):
+                log.seek(0)
+                output = log.read().decode(errors="replace").strip().splitlines()[-20:]
+                raise BenchmarkError(
+                    f"the deliverer loop exited with {proc.returncode}:\n" + "\n".join(output)
+                )
+
+
 def seed_demo(env: dict[str, str], panel: int, writers: int) -> None:
     """Schema, demo clinic, then Dr. Rivera's panel with `writers` patients who sign in."""
     run_python(env, "-m", "flask", "--app", "wsgi", "db", "upgrade")

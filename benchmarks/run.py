@@ -333,13 +333,14 @@ def measure_portal(
             portal += floor_scenarios(portal)
         return [replace(s, label=label) for s in portal if args.only in s.name]
 
-    results = harness.run_scenarios(
-        "benchmarks.counting_app:app",
-        scenarios,
-        env={**env, "BENCH_APP": target},
-        settings=settings,
-        baseline_url=bare_url,
-    )
+    with databases.deliverer(env):
+        results = harness.run_scenarios(
+            "benchmarks.counting_app:app",
+            scenarios,
+            env={**env, "BENCH_APP": target},
+            settings=settings,
+            baseline_url=bare_url,
+        )
     for r in results:
         r.scenario = replace(r.scenario, label=label)
     return results

@@ -46,9 +46,36 @@ print(json.dumps([sorted({m.split('.')[0] for m in sys.modules}), built]))
 """
 
 
-def _import_wsgi(database_url: str) -> list[list[str]]:
+# Dates in every locale the portal offers, written the way pages write them, while
+# an audit hook notes each of Babel's CLDR files the process opens.
+CLDR_PROBE = """
+import json, sys
+opened = []
+
+def note(event, args):
+    if event == "open" and isinstance(args[0], str) and "babel" in args[0]:
+        if args[0].endswith(".dat"):
+            opened.append(args[0])
+
+sys.addaudithook(note)
+from datetime import UTC, datetime, timedelta
+import wsgi
+from portal import when
+
+now = datetime.now(UTC)
+written = []
+for code in when.LOCALES:
+    with wsgi.app.test_request_context(headers={"Accept-Language": code.replace("_", "-")}):
+        written.append([str(when.user_locale()), when.format_when(now), when.clock(now),
+                        when.ago(now - timedelta(hours=3), now),
+                        when.format_day_month(now.date(), "weekday")])
+print(json.dumps([opened, written]))
+"""
+
+
+def _import_wsgi(database_url: str, probe: str = PROBE) -> list:
     """After `import wsgi` in a fresh interpreter: the top-level packages in sys.modules,
-    and the API models whose validators are built."""
+    and the API models whose validators are built (or what `probe` prints)."""
     env = {
         **os.environ,
         "PORTAL_ENV": "test",
@@ -56,7 +83,7 @@ def _import_wsgi(database_url: str) -> list[list[str]]:
         "PYTHONPATH": str(REPO),
     }
     done = subprocess.run(
-        [sys.executable, "-c", PROBE],
+        [sys.executable, "-c", probe],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -68,11 +95,15 @@ def _import_wsgi(database_url: str) -> list[list[str]]:
 
 
 @pytest.fixture(scope="module")
-def started(tmp_path_factory) -> list[list[str]]:
-    url = os.environ.get("TEST_DATABASE_URL") or (
+def database_url(tmp_path_factory) -> str:
+    return os.environ.get("TEST_DATABASE_URL") or (
         f"sqlite:///{tmp_path_factory.mktemp('imports') / 'imports.db'}"
     )
-    return _import_wsgi(url)
+
+
+@pytest.fixture(scope="module")
+def started(database_url) -> list[list[str]]:
+    return _import_wsgi(database_url)
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +142,15 @@ def test_the_sso_registry_is_made_on_first_use_and_kept():
     assert extensions.oauth is oauth
     with pytest.raises(AttributeError):
         extensions.no_such_extension  # noqa: B018
+
+
+def test_dates_are_written_without_loading_cldr_files(database_url):
+    # Babel's own locale loading reads CLDR's root, en and global data: about 5 MiB a
+    # worker for the few dozen strings a date needs. portal/when.py writes with Babel
+    # from portal/locale_table.json instead; this fails if a date reaches Locale.parse.
+    from portal.when import LOCALES
+
+    opened, written = _import_wsgi(database_url, CLDR_PROBE)
+    assert [text[0] for text in written] == list(LOCALES)
+    assert all(all(text) for text in written)
+    assert opened == [], f"a worker writing dates opened Babel's data files: {opened}"

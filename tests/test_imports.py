@@ -28,6 +28,10 @@ NOT_LOADED_BY_WORKERS = {
     "alembic": "11 MiB with Flask-Migrate; `flask db` and tests that migrate",
     "flask_migrate": "`flask db` only",
     "email_validator": "WTForms' Email() check, when a form with an address is posted",
+    "py_vapid": "0.3 MiB; signs push tokens (the deliverer) and shows the public key",
+    "cryptography.hazmat.primitives.asymmetric": (
+        "0.4 MiB of key types; VAPID keys and push subscriptions' keys only"
+    ),
 }
 
 
@@ -42,7 +46,7 @@ def models(base):
 
 built = sorted(m.__name__ for b in (RequestBody, ResponseBody) for m in models(b)
                if m.__pydantic_complete__)
-print(json.dumps([sorted({m.split('.')[0] for m in sys.modules}), built]))
+print(json.dumps([sorted({m.split('.')[0] for m in sys.modules} | set(sys.modules)), built]))
 """
 
 
@@ -74,8 +78,9 @@ print(json.dumps([opened, written]))
 
 
 def _import_wsgi(database_url: str, probe: str = PROBE) -> list:
-    """After `import wsgi` in a fresh interpreter: the top-level packages in sys.modules,
-    and the API models whose validators are built (or what `probe` prints)."""
+    """After `import wsgi` in a fresh interpreter: the modules in sys.modules and their
+    top-level packages, and the API models whose validators are built (or what `probe`
+    prints)."""
     env = {
         **os.environ,
         "PORTAL_ENV": "test",

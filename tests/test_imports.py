@@ -159,3 +159,73 @@ def test_dates_are_written_without_loading_cldr_files(database_url):
     assert [text[0] for text in written] == list(LOCALES)
     assert all(all(text) for text in written)
     assert opened == [], f"a worker writing dates opened Babel's data files: {opened}"
+
+
+# gunicorn.conf.py loads the app in the master and forks the workers from it, so
+# what the app loaded is shared between them (most of a worker's memory).
+POOL_PROBE = """
+import json, wsgi
+from portal.extensions import db
+with wsgi.app.app_context():
+    print(json.dumps([db.engine.pool.checkedin(), db.engine.pool.checkedout()]))
+"""
+
+
+def test_loading_the_app_opens_no_database_connection(database_url):
+    # A connection made in the master would be inherited by every worker.
+    assert _import_wsgi(database_url, POOL_PROBE) == [0, 0]
+
+
+def test_the_deployments_gunicorn_preloads_the_app_and_freezes_it():
+    import gc
+    import runpy
+
+    conf = runpy.run_path(str(REPO / "gunicorn.conf.py"))
+    assert conf["preload_app"] is True
+    gc.unfreeze()
+    try:
+        conf["pre_fork"](None, None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
+def test_workers_forked_from_the_preloaded_app_serve(database_url):
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "PORTAL_ENV": "test",
+        "TEST_DATABASE_URL": database_url,
+        "PYTHONPATH": str(REPO),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "wsgi:app"],
+        cwd=REPO,  # gunicorn reads ./gunicorn.conf.py
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        answers = []
+        for _ in range(600):  # until it answers; give up after about a minute
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                    answers.append(r.status)
+            except OSError:
+                if server.poll() is not None:
+                    break
+                time.sleep(0.1)
+            if len(answers) == 20:
+                break
+        assert answers == [200] * 20, server.stderr.read().decode() if server.poll() else ""
+        workers = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        assert len(workers) == 2
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)

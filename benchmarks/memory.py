@@ -162,7 +162,12 @@ def print_reports(title: str, found: dict[int, dict], trace: bool = False) -> No
         caches = ", ".join(f"{k} {v}" for k, v in r["caches"].items())
         trim = r.get("rss_mib after malloc_trim")
         after = f" ({trim:.1f} after malloc_trim)" if trim else ""
-        print(f"    worker {pid}: {r['rss_mib']:.1f} MiB{after}, {r['modules']} modules; {caches}")
+        roll = r.get("smaps_rollup_mib", {})
+        shares = ", ".join(f"{k.upper()} {v:.1f}" for k, v in roll.items() if k != "rss")
+        print(
+            f"    worker {pid}: {r['rss_mib']:.1f} MiB{after} ({shares}), {r['modules']} modules;"
+            f" {caches}"
+        )
         if trace and "grown since load, KiB" in r:
             grown = list(r["grown since load, KiB"].items())[:12]
             print("      grown since load (KiB): " + ", ".join(f"{k} {v}" for k, v in grown))

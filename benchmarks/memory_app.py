@@ -2,7 +2,8 @@
 
 `benchmarks/memory.py` serves `benchmarks.memory_app:app` under gunicorn instead
 of `wsgi:app`. A GET carrying the header `X-Bench-Memory: 1` is answered here,
-not by the portal, with JSON about the worker that took it: its pid, VmRSS, the
+not by the portal, with JSON about the worker that took it: its pid, VmRSS (and
+PSS, USS and anonymous memory from smaps_rollup), the
 sizes of the caches that grow while it serves (kept pages, SQLAlchemy's compiled
 statements, Jinja's templates, `re`'s patterns, Babel's locale data, WTForms'
 translations) and, when the worker runs under tracemalloc (`PYTHONTRACEMALLOC`),
@@ -38,6 +39,22 @@ def rss_mib() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def rollup_mib() -> dict[str, float]:
+    """This process's memory from /proc/self/smaps_rollup, in MiB: `rss`; `pss`, shared
+    pages divided among the processes sharing them; `uss`, pages no other process
+    shares (private clean and dirty); `anon`, anonymous memory (Python's heap)."""
+    kib: dict[str, int] = {}
+    for line in Path("/proc/self/smaps_rollup").read_text().splitlines()[1:]:
+        name, value = line.split()[:2]
+        kib[name.rstrip(":")] = int(value)
+    return {
+        "rss": round(kib["Rss"] / 1024, 1),
+        "pss": round(kib["Pss"] / 1024, 1),
+        "uss": round((kib["Private_Clean"] + kib["Private_Dirty"]) / 1024, 1),
+        "anon": round(kib["Anonymous"] / 1024, 1),
+    }
 
 
 def package_of(filename: str) -> str:
@@ -92,6 +109,7 @@ def report() -> dict[str, Any]:
     answer: dict[str, Any] = {
         "pid": os.getpid(),
         "rss_mib": round(rss_mib(), 1),
+        "smaps_rollup_mib": rollup_mib(),
         "modules": len(sys.modules),
         "gc objects": len(gc.get_objects()),
         "caches": cache_sizes(),

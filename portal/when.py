@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import re
+import json
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
 from babel import dates as babel_dates
+from babel.plural import PluralRule
 from flask import g, has_request_context, request
 from flask_login import current_user
 
@@ -71,12 +74,8 @@ def _skeleton_text(locale: Locale, skeleton: str, day: date) -> str:
 
 @lru_cache(maxsize=64)
 def _pattern(locale: Locale, skeleton: str) -> babel_dates.DateTimePattern:
-    found = babel_dates.match_skeleton(skeleton, locale.datetime_skeletons)
-    pattern = str(locale.datetime_skeletons[found]) if found else "EEEE d MMMM"
-    if skeleton == _DAY_MONTH["weekday"]:
-        # CLDR gives most locales only the short weekday ('Thu, November 26'): widen it.
-        pattern = re.sub(r"(?<!E)E{1,3}(?!E)", "EEEE", pattern)
-    return babel_dates.parse_pattern(pattern)
+    # The skeleton's pattern, matched in CLDR by scripts/locale_table.py.
+    return babel_dates.parse_pattern(locale._data["skeletons"][skeleton])
 
 
 @lru_cache(maxsize=4096)
@@ -124,6 +123,54 @@ def ago(value: datetime | None, now: datetime | None = None, zone: ZoneInfo | No
 LOCALES = ("en_US", "en_GB", "en_CA", "en_AU", "en_IE", "en_NZ", "en_IN")
 
 
+class TableLocale(Locale):
+    """A Babel locale that reads only the CLDR data `portal/locale_table.json` keeps.
+
+    Babel still writes every date (`DateTimePattern.apply`, `format_time`,
+    `format_timedelta`); its Locale reads all its data through `_data`, so this
+    only changes where it finds month names and patterns. `Locale.parse` would
+    load CLDR's `root`, `en` and global data into each worker, about 5 MiB for
+    the few dozen strings a date needs (issue 10; `benchmarks/memory.py`).
+    Reading a key the table lacks raises KeyError, and tests/test_when.py checks
+    every locale's output against Babel's own.
+    """
+
+    def __init__(self, code: str, entry: dict[str, Any]) -> None:
+        language, _, territory = code.partition("_")
+        super().__init__(language, territory or None)
+        months = {width: dict(enumerate(names, 1)) for width, names in entry["months"].items()}
+        days = {width: dict(enumerate(names)) for width, names in entry["weekdays"].items()}
+        self._table = {
+            "skeletons": entry["skeletons"],
+            "time_formats": {"short": babel_dates.parse_pattern(entry["clock"])},
+            "datetime_formats": {"medium": entry["moment"]},
+            "months": {"format": months},
+            "days": {"format": days},  # Babel's weekday numbers: Monday is 0
+            "day_periods": {"format": entry["periods"]},
+            "date_fields": {unit: {"past": past} for unit, past in entry["past"].items()},
+            "unit_patterns": {},
+            "plural_form": PluralRule(entry["plural"]),
+        }
+
+    @property
+    def _data(self) -> dict[str, Any]:  # type: ignore[override]
+        return self._table
+
+
+TABLE = Path(__file__).with_name("locale_table.json")
+
+
+@cache
+def locale_named(code: str) -> Locale:
+    """The `LOCALES` entry `code` ('en_GB'), made once per worker from the table."""
+    return TableLocale(code, _table()[code])
+
+
+@cache
+def _table() -> dict[str, Any]:
+    return json.loads(TABLE.read_text(encoding="utf-8"))["locales"]
+
+
 def user_locale() -> Locale:
     """The reader's locale from the browser's Accept-Language, against `LOCALES` (en_US else).
 
@@ -132,11 +179,11 @@ def user_locale() -> Locale:
     Worked out once per request.
     """
     if not has_request_context():
-        return Locale.parse(LOCALES[0])
+        return locale_named(LOCALES[0])
     found = g.get("_locale")
     if found is None:
         best = request.accept_languages.best_match([code.replace("_", "-") for code in LOCALES])
-        found = g._locale = Locale.parse((best or LOCALES[0]).replace("-", "_"))
+        found = g._locale = locale_named((best or LOCALES[0]).replace("-", "_"))
     return found
 
 

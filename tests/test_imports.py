@@ -28,6 +28,10 @@ NOT_LOADED_BY_WORKERS = {
     "alembic": "11 MiB with Flask-Migrate; `flask db` and tests that migrate",
     "flask_migrate": "`flask db` only",
     "email_validator": "WTForms' Email() check, when a form with an address is posted",
+    "py_vapid": "0.3 MiB; signs push tokens (the deliverer) and shows the public key",
+    "cryptography.hazmat.primitives.asymmetric": (
+        "0.4 MiB of key types; VAPID keys and push subscriptions' keys only"
+    ),
 }
 
 
@@ -42,13 +46,41 @@ def models(base):
 
 built = sorted(m.__name__ for b in (RequestBody, ResponseBody) for m in models(b)
                if m.__pydantic_complete__)
-print(json.dumps([sorted({m.split('.')[0] for m in sys.modules}), built]))
+print(json.dumps([sorted({m.split('.')[0] for m in sys.modules} | set(sys.modules)), built]))
 """
 
 
-def _import_wsgi(database_url: str) -> list[list[str]]:
-    """After `import wsgi` in a fresh interpreter: the top-level packages in sys.modules,
-    and the API models whose validators are built."""
+# Dates in every locale the portal offers, written the way pages write them, while
+# an audit hook notes each of Babel's CLDR files the process opens.
+CLDR_PROBE = """
+import json, sys
+opened = []
+
+def note(event, args):
+    if event == "open" and isinstance(args[0], str) and "babel" in args[0]:
+        if args[0].endswith(".dat"):
+            opened.append(args[0])
+
+sys.addaudithook(note)
+from datetime import UTC, datetime, timedelta
+import wsgi
+from portal import when
+
+now = datetime.now(UTC)
+written = []
+for code in when.LOCALES:
+    with wsgi.app.test_request_context(headers={"Accept-Language": code.replace("_", "-")}):
+        written.append([str(when.user_locale()), when.format_when(now), when.clock(now),
+                        when.ago(now - timedelta(hours=3), now),
+                        when.format_day_month(now.date(), "weekday")])
+print(json.dumps([opened, written]))
+"""
+
+
+def _import_wsgi(database_url: str, probe: str = PROBE) -> list:
+    """After `import wsgi` in a fresh interpreter: the modules in sys.modules and their
+    top-level packages, and the API models whose validators are built (or what `probe`
+    prints)."""
     env = {
         **os.environ,
         "PORTAL_ENV": "test",
@@ -56,7 +88,7 @@ def _import_wsgi(database_url: str) -> list[list[str]]:
         "PYTHONPATH": str(REPO),
     }
     done = subprocess.run(
-        [sys.executable, "-c", PROBE],
+        [sys.executable, "-c", probe],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -68,11 +100,15 @@ def _import_wsgi(database_url: str) -> list[list[str]]:
 
 
 @pytest.fixture(scope="module")
-def started(tmp_path_factory) -> list[list[str]]:
-    url = os.environ.get("TEST_DATABASE_URL") or (
+def database_url(tmp_path_factory) -> str:
+    return os.environ.get("TEST_DATABASE_URL") or (
         f"sqlite:///{tmp_path_factory.mktemp('imports') / 'imports.db'}"
     )
-    return _import_wsgi(url)
+
+
+@pytest.fixture(scope="module")
+def started(database_url) -> list[list[str]]:
+    return _import_wsgi(database_url)
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +147,85 @@ def test_the_sso_registry_is_made_on_first_use_and_kept():
     assert extensions.oauth is oauth
     with pytest.raises(AttributeError):
         extensions.no_such_extension  # noqa: B018
+
+
+def test_dates_are_written_without_loading_cldr_files(database_url):
+    # Babel's own locale loading reads CLDR's root, en and global data: about 5 MiB a
+    # worker for the few dozen strings a date needs. portal/when.py writes with Babel
+    # from portal/locale_table.json instead; this fails if a date reaches Locale.parse.
+    from portal.when import LOCALES
+
+    opened, written = _import_wsgi(database_url, CLDR_PROBE)
+    assert [text[0] for text in written] == list(LOCALES)
+    assert all(all(text) for text in written)
+    assert opened == [], f"a worker writing dates opened Babel's data files: {opened}"
+
+
+# gunicorn.conf.py loads the app in the master and forks the workers from it, so
+# what the app loaded is shared between them (most of a worker's memory).
+POOL_PROBE = """
+import json, wsgi
+from portal.extensions import db
+with wsgi.app.app_context():
+    print(json.dumps([db.engine.pool.checkedin(), db.engine.pool.checkedout()]))
+"""
+
+
+def test_loading_the_app_opens_no_database_connection(database_url):
+    # A connection made in the master would be inherited by every worker.
+    assert _import_wsgi(database_url, POOL_PROBE) == [0, 0]
+
+
+def test_the_deployments_gunicorn_preloads_the_app_and_freezes_it():
+    import gc
+    import runpy
+
+    conf = runpy.run_path(str(REPO / "gunicorn.conf.py"))
+    assert conf["preload_app"] is True
+    gc.unfreeze()
+    try:
+        conf["pre_fork"](None, None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
+def test_workers_forked_from_the_preloaded_app_serve(database_url):
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "PORTAL_ENV": "test",
+        "TEST_DATABASE_URL": database_url,
+        "PYTHONPATH": str(REPO),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "wsgi:app"],
+        cwd=REPO,  # gunicorn reads ./gunicorn.conf.py
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        answers = []
+        for _ in range(600):  # until it answers; give up after about a minute
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                    answers.append(r.status)
+            except OSError:
+                if server.poll() is not None:
+                    break
+                time.sleep(0.1)
+            if len(answers) == 20:
+                break
+        assert answers == [200] * 20, server.stderr.read().decode() if server.poll() else ""
+        workers = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        assert len(workers) == 2
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from py_vapid import Vapid02
 from sqlalchemy import func, select
 
 from portal.access import resolve
@@ -479,7 +480,7 @@ def test_vapid_key_from_settings(app, monkeypatch):
 def test_vapid_tokens_are_cached_per_origin_until_near_expiry():
     clock = [1_000_000.0]
     signer = vapid.VapidSigner(
-        vapid.Vapid02(ec.generate_private_key(ec.SECP256R1())),
+        Vapid02(ec.generate_private_key(ec.SECP256R1())),
         "mailto:privacy@carecircle.example",
         clock=lambda: clock[0],
     )

@@ -100,3 +100,61 @@ def test_the_goal_chart_labels_days_in_the_readers_locale(app, demo):
     weekday = r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day"
     assert re.search(rf"{weekday}, [A-Z][a-z]+ \d{{1,2}}\b", us)  # Thursday, November 26
     assert re.search(rf"{weekday} \d{{1,2}} [A-Z][a-z]+\b", gb)  # Thursday 26 November
+
+
+def _generator():
+    """scripts/locale_table.py, which writes portal/locale_table.json from Babel's CLDR data."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "locale_table.py"
+    spec = importlib.util.spec_from_file_location("locale_table_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_locale_table_is_what_the_installed_babel_gives():
+    import json
+
+    committed = json.loads(when.TABLE.read_text(encoding="utf-8"))
+    assert committed == _generator().document(), (
+        "portal/locale_table.json is out of date with the installed Babel:"
+        " run `python scripts/locale_table.py` and commit the result"
+    )
+    assert set(committed["locales"]) == set(when.LOCALES)
+
+
+@pytest.mark.parametrize("code", when.LOCALES)
+def test_dates_from_the_table_are_babels_own(code):
+    """Every text when.py writes, from the table, equals Babel's from its full CLDR data."""
+    from datetime import time
+
+    from babel import Locale
+    from babel import dates as babel_dates
+
+    full, table = Locale.parse(code), when.locale_named(code)
+    assert isinstance(table, when.TableLocale) and str(table) == code
+    generator = _generator()
+    days = [date(2026, month, 1) + timedelta(days=month * 2) for month in range(1, 13)]
+    days += [date(2027, 3, 1) + timedelta(days=n) for n in range(7)]  # every weekday
+    for skeleton in generator.SKELETONS:
+        pattern = babel_dates.parse_pattern(generator._day_pattern(full, skeleton))
+        for day in days:
+            expected = pattern.apply(datetime.combine(day, time(12)), full)
+            assert when._skeleton_text(table, skeleton, day) == expected, (skeleton, day)
+    for hour in range(24):
+        for minute in range(60):
+            expected = babel_dates.format_time(time(hour, minute), format="short", locale=full)
+            assert when._clock_text(table, hour, minute) == expected
+    for unit, most in (("minute", 59), ("hour", 23), ("day", 6)):
+        for amount in range(1, most + 1):
+            expected = babel_dates.format_timedelta(
+                -timedelta(**{f"{unit}s": amount}),
+                granularity=unit,
+                threshold=1,
+                add_direction=True,
+                locale=full,
+            )
+            assert when._before_text(table, amount, unit) == expected
+    assert table.datetime_formats["medium"] == full.datetime_formats["medium"]

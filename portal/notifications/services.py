@@ -16,7 +16,6 @@ import base64
 import binascii
 from datetime import datetime
 
-from cryptography.hazmat.primitives.asymmetric import ec
 from flask import current_app
 from sqlalchemy import delete, func, select
 
@@ -118,6 +117,8 @@ def subscribe(
     if p256dh is None or len(p256dh) != 65 or p256dh[0] != 4:
         fields["keys.p256dh"] = "keys.p256dh must be a base64url uncompressed P-256 public key."
     else:
+        from cryptography.hazmat.primitives.asymmetric import ec  # a subscription's rare check
+
         try:
             ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), p256dh)
         except ValueError:

@@ -16,11 +16,15 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask, current_app
-from py_vapid import Vapid02
+
+if TYPE_CHECKING:
+    from py_vapid import Vapid02
+
+# py_vapid and cryptography's key types (0.7 MiB) are imported by the functions that
+# read, make or show keys: a web worker needs them only when it shows the public key.
 
 KEY_FILE = "vapid-private.pem"
 TOKEN_LIFETIME = 12 * 3600  # push services refuse tokens valid for more than 24 hours
@@ -39,6 +43,10 @@ def b64url(data: bytes) -> str:
 
 def load_key(setting: str) -> Vapid02:
     """A Vapid02 from the VAPID_PRIVATE_KEY setting's text."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from py_vapid import Vapid02
+
     text = setting.strip()
     try:
         if text.startswith("-----BEGIN"):
@@ -63,6 +71,9 @@ def load_or_create_key_file(path: Path) -> Vapid02:
 
     Creation is exclusive, so two processes starting at once end up with one key.
     """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         key = ec.generate_private_key(ec.SECP256R1())
@@ -94,6 +105,9 @@ def server_key(app: Flask | None = None) -> Vapid02:
             if setting.strip():
                 cached = load_key(setting)
             elif app.config.get("TESTING") and not app.config.get("VAPID_KEY_FILE"):
+                from cryptography.hazmat.primitives.asymmetric import ec
+                from py_vapid import Vapid02
+
                 cached = Vapid02(ec.generate_private_key(ec.SECP256R1()))
             elif app.config.get("PORTAL_ENV") == "production":
                 # A key file on one server's disk would give each server its own key, and
@@ -111,6 +125,8 @@ def server_key(app: Flask | None = None) -> Vapid02:
 
 def new_private_key() -> str:
     """A fresh key in the form VAPID_PRIVATE_KEY takes (base64url of the raw 32-byte key)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     key = ec.generate_private_key(ec.SECP256R1())
     return b64url(key.private_numbers().private_value.to_bytes(32, "big"))
 
@@ -122,6 +138,8 @@ def forget_key(app: Flask) -> None:
 
 def public_key_of(key: Vapid02) -> str:
     """A key pair's public key as base64url (uncompressed P-256 point)."""
+    from cryptography.hazmat.primitives import serialization
+
     return b64url(
         key.public_key.public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint

@@ -109,9 +109,16 @@ class PortalClient(FlaskClient):
             return {}
         max_age = int(app.permanent_session_lifetime.total_seconds())
         try:
-            return dict(serializer.loads(cookie.value, max_age=max_age))
+            return dict(serializer.loads(cookie.decoded_value, max_age=max_age))
         except BadSignature:
             return {}
+
+    def clone(self) -> PortalClient:
+        """A new client with this one's cookies as they are now: the same session, signed in."""
+        twin = type(self)(self.application, self.response_wrapper, use_cookies=True)
+        # Werkzeug replaces a cookie on every change, never alters one: sharing them is safe.
+        twin._cookies.update(self._cookies)
+        return twin
 
     def submit(self, url: str, data: dict | None = None, **kwargs):
         """POST a form with its CSRF token, as a browser would."""

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from itsdangerous import URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import event, select
 
 from portal import create_app, pagecache
@@ -83,13 +83,42 @@ class PortalClient(FlaskClient):
     """A test client that knows its CSRF token, as the page's meta tag would give it."""
 
     def csrf(self) -> str:
-        with self.session_transaction() as session:
-            raw = session.get("csrf_token")
-            if raw is None:
-                raw = os.urandom(20).hex()
-                session["csrf_token"] = raw
+        raw = self._session_cookie().get("csrf_token")
+        if raw is None:
+            with self.session_transaction() as session:
+                raw = session.get("csrf_token")
+                if raw is None:
+                    raw = os.urandom(20).hex()
+                    session["csrf_token"] = raw
         serializer = URLSafeTimedSerializer(self.application.secret_key, salt="wtf-csrf-token")
         return serializer.dumps(raw)
+
+    def _session_cookie(self) -> dict:
+        """The session the cookie holds, read as the app's session interface reads it.
+
+        Reading it through `session_transaction` costs a whole request context
+        each time; most calls only read the token, so that is kept for writing one.
+        An unreadable or absent cookie reads as empty (and takes the slow path).
+        """
+        app = self.application
+        cookie = self.get_cookie(app.config["SESSION_COOKIE_NAME"])
+        if cookie is None:
+            return {}
+        serializer = app.session_interface.get_signing_serializer(app)
+        if serializer is None:
+            return {}
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        try:
+            return dict(serializer.loads(cookie.decoded_value, max_age=max_age))
+        except BadSignature:
+            return {}
+
+    def clone(self) -> PortalClient:
+        """A new client with this one's cookies as they are now: the same session, signed in."""
+        twin = type(self)(self.application, self.response_wrapper, use_cookies=True)
+        # Werkzeug replaces a cookie on every change, never alters one: sharing them is safe.
+        twin._cookies.update(self._cookies)
+        return twin
 
     def submit(self, url: str, data: dict | None = None, **kwargs):
         """POST a form with its CSRF token, as a browser would."""

@@ -15,6 +15,11 @@ put back:
   triggers kept during the real seed come back as they were instead of being
   renewed by the restore; each sequence is set back to where the seed left it.
 
+A snapshot may be taken on top of another (`on=`): the access matrix keeps
+the demo clinic with every matrix account signed in, so its hundreds of
+requests do not each sign in through the form first. It is reused only while
+the one it was built on is the current one, and ages with it.
+
 The demo clinic is dated ("today", "two hours ago", a grant that ended last
 month), so a snapshot is only reused on the day it was taken and for a few
 minutes; after that the next test seeds afresh. The kept-page cache is emptied
@@ -41,14 +46,13 @@ from portal.extensions import db
 # a real seed would leave it.
 MAX_AGE_SECONDS = 300.0
 
-Ids = tuple[dict[str, int], dict[str, int]]
-
 
 @dataclass
 class _Snapshot:
     key: tuple[str, date]
     taken: float
-    ids: Ids
+    ids: Any
+    base: _Snapshot | None = None
     sqlite: sqlite3.Connection | None = None
     rows: list[tuple[Table, list[dict[str, Any]]]] = field(default_factory=list)
     sequences: list[tuple[str, int, bool]] = field(default_factory=list)
@@ -61,7 +65,7 @@ class _Snapshot:
             self.sqlite.close()
 
 
-_snapshot: _Snapshot | None = None
+_snapshots: dict[str, _Snapshot] = {}
 # SQLite: the database as it is with every row deleted, copied back instead of
 # deleting table by table (the first emptying of the session takes it).
 _blank: sqlite3.Connection | None = None
@@ -103,23 +107,31 @@ def empty(app: Flask) -> None:
             raw.close()
 
 
-def seeded(app: Flask, seed: Callable[[], Ids]) -> Ids:
-    """Fill the (empty) database with what `seed()` writes: restored if a fresh copy is kept."""
-    global _snapshot
+def seeded(app: Flask, seed: Callable[[], Any], name: str = "demo", on: str | None = None) -> Any:
+    """Fill the (empty) database with what `seed()` writes: restored if a fresh copy is kept.
+
+    `name` tells snapshots apart; one taken `on` another (whose `seeded` call
+    `seed()` makes) is kept only as long as that one is, and counts its age from it.
+    """
     key = (str(app.config["SQLALCHEMY_DATABASE_URI"]), date.today())
-    if _snapshot is not None and _snapshot.fresh(key):
-        _restore(app, _snapshot)
-        return _snapshot.ids
-    if _snapshot is not None:
-        _snapshot.close()
-        _snapshot = None
+    kept = _snapshots.get(name)
+    if kept is not None and kept.fresh(key) and (on is None or kept.base is _snapshots.get(on)):
+        _restore(app, kept)
+        return kept.ids
+    if kept is not None:
+        kept.close()
+        del _snapshots[name]
     ids = seed()
-    _snapshot = _take(app, key, ids)
+    base = _snapshots.get(on) if on is not None else None
+    taken = base.taken if base is not None else time.monotonic()
+    _snapshots[name] = _take(app, key, ids, taken, base)
     return ids
 
 
-def _take(app: Flask, key: tuple[str, date], ids: Ids) -> _Snapshot:
-    snapshot = _Snapshot(key=key, taken=time.monotonic(), ids=ids)
+def _take(
+    app: Flask, key: tuple[str, date], ids: Any, taken: float, base: _Snapshot | None
+) -> _Snapshot:
+    snapshot = _Snapshot(key=key, taken=taken, ids=ids, base=base)
     with app.app_context():
         engine = db.engine
         if engine.dialect.name == "sqlite":

@@ -13,7 +13,8 @@ import tests
 from portal.audit.models import AuditEvent
 from portal.auth.models import LoginThrottle
 from portal.extensions import db
-from tests.conftest import empty_database, seed_demo
+from tests import snapshot
+from tests.conftest import DemoClinic, PortalClient, empty_database, seed_demo
 from tests.matrix import ACCOUNTS, RELATIONS, Case
 
 IGNORED_ENDPOINTS = {"static"}  # public files: no patient data
@@ -67,8 +68,31 @@ def _changes_data(case: Case, relation: str) -> bool:
     return case.method != "GET" and case.expect[relation] < 400
 
 
+def signed_in_clinic(app) -> tuple[DemoClinic, dict[str, PortalClient]]:
+    """The demo clinic with every matrix account signed in (through the form, second step
+    and all), and a client holding each one's session.
+
+    Restored from a snapshot like the demo clinic itself, sessions included: signing
+    in seven accounts through the form for every case took over half of this file's
+    time. Callers send from a `clone()` of each client, so no request's cookies reach
+    the next; each case restores the clinic, so no request's sign-out or write does.
+    """
+
+    def seed() -> tuple[DemoClinic, dict[str, PortalClient]]:
+        demo = seed_demo(app)
+        clients = {}
+        for relation, email in ACCOUNTS.items():
+            if email:
+                _forget_failed_sign_ins(app)
+                clients[relation] = demo.login(email)
+        _forget_failed_sign_ins(app)
+        return demo, clients
+
+    return snapshot.seeded(app, seed, name="matrix signed in", on="demo")
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_route_answers_each_relation(app, demo, case: Case):
+def test_route_answers_each_relation(app, case: Case):
     """Every relation in turn on one seeded clinic; a fresh one after a request that may write.
 
     Refusals change nothing, so they go first and share the clinic; a request
@@ -76,21 +100,21 @@ def test_route_answers_each_relation(app, demo, case: Case):
     again), so the next relation gets a clinic seeded afresh. Seeding once per
     relation instead made this the slowest test of the suite by far.
     """
+    demo, clients = signed_in_clinic(app)
     order = sorted(RELATIONS, key=lambda relation: _changes_data(case, relation))
     problems: list[str] = []
     for n, relation in enumerate(order):
         if n and _changes_data(case, order[n - 1]):
             empty_database(app)
-            demo = seed_demo(app)
+            demo, clients = signed_in_clinic(app)
         _forget_failed_sign_ins(app)  # the relations share one client address
-        problems += _answer(demo, case, relation)
+        client = clients[relation].clone() if relation in clients else app.test_client()
+        problems += _answer(demo, case, relation, client)
     assert not problems, "\n".join(problems)
 
 
-def _answer(demo, case: Case, relation: str) -> list[str]:
-    """What is wrong with the answer `relation` gets from the route (nothing: [])."""
-    email = ACCOUNTS[relation]
-    client = demo.login(email) if email else demo.app.test_client()
+def _answer(demo, case: Case, relation: str, client: PortalClient) -> list[str]:
+    """What is wrong with the answer `relation` (signed in on `client`) gets (nothing: [])."""
     with demo.app.test_request_context():
         args = case.args(demo)  # once: some cases create what they point at
         url = url_for(case.endpoint, **args)

@@ -98,12 +98,13 @@ def index_batch(connection: Connection, limit: int = 0) -> int:
 
 
 def catch_up(connection: Connection) -> int:
-    """Index every list event still waiting, in the caller's transaction; how many events.
+    """Index every list event still waiting, in the caller's transaction; trail rows passed.
 
     A reader of `audit_event_patients` calls this before reading it, so what it
     reads includes every list view committed before it. Readers are rare pages
-    (an access log, the audit report); the lock they take on the state row is
-    held until their request commits, and a concurrent batch waits that long.
+    (a patient's access log); when there was something to index, the lock they
+    take on the state row is held until their request commits, and a
+    concurrent batch waits that long.
     """
     total = 0
     while (done := index_batch(connection)) >= BATCH_EVENTS:
@@ -112,7 +113,7 @@ def catch_up(connection: Connection) -> int:
 
 
 def index_all(session: Session) -> int:
-    """Index every list event still waiting, a committed transaction per batch (CLI, loop)."""
+    """Index every list event still waiting, a committed transaction per batch; rows passed."""
     total = 0
     while True:
         done = index_batch(session.connection())

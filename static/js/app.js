@@ -474,7 +474,6 @@
         'You are offline, so this cannot be sent yet. Try again when you are back online.');
     }
   });
-  doc.querySelectorAll('[data-print-controls]').forEach((node) => { node.hidden = false; });
   doc.addEventListener('click', (event) => {
     if (event.target.closest('[data-print]')) window.print();
     const button = event.target.closest('[data-push-enable]');

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select, text
 
 from portal.audit import listed
 from portal.audit.log import patient_access_log
@@ -15,7 +15,7 @@ from portal.auth.models import Discipline
 from portal.careplan.models import CareTeamMember
 from portal.clinic.inbox import PAGE_SIZE
 from portal.extensions import db
-from portal.goals.models import Goal, GoalCategory, GoalStatus
+from portal.goals.models import Goal, GoalCategory, GoalStatus, ProgressEntry
 from portal.patients import Patient
 from tests.conftest import chain_statements, text_of
 
@@ -239,3 +239,44 @@ def test_an_empty_inbox_past_its_end_is_still_a_page(demo):
     response = chen.get("/clinic/inbox?page=4")
     assert response.status_code == 200
     assert "Nothing waiting for a reply" in text_of(response)
+
+
+def test_a_kept_inbox_row_changes_as_soon_as_anything_it_shows_changes(demo, app):
+    """Rows are rendered once per worker (portal/clinic/views.py) with the row itself as the
+    key: whatever writes the data, by whatever path, the next view shows it."""
+    rivera = demo.login(RIVERA)
+    first = text_of(rivera.get("/clinic/inbox"))
+    assert "Alex" in first and "Walk 30 minutes a day" in first
+    assert text_of(rivera.get("/clinic/inbox")) == first  # the kept rows read the same
+    with app.app_context():
+        goal = db.session.scalar(select(Goal.id).where(Goal.measure == "minutes"))
+        # Raw SQL, as an admin script would: the patient's name and the goal's sensitivity.
+        db.session.execute(
+            text("UPDATE patients SET given_name = 'Alexandra' WHERE id = :p"), {"p": demo.alex}
+        )
+        db.session.execute(
+            text("UPDATE goals SET title = 'Walk 40 minutes a day' WHERE id = :g"), {"g": goal}
+        )
+        db.session.commit()
+    second = text_of(rivera.get("/clinic/inbox"))
+    assert "Alexandra" in second and "Walk 40 minutes a day" in second
+    assert "Walk 30 minutes a day" not in second
+    # The patient writes: the preview is the new message.
+    alex = demo.login("alex@example.com")
+    alex.submit(f"/p/{demo.alex}/goals/{goal}/messages", {"body": "Did 40 today, knee fine"})
+    assert "“Did 40 today, knee fine”" in text_of(rivera.get("/clinic/inbox"))
+
+
+def test_a_kept_inbox_row_is_written_in_each_readers_locale(demo, app):
+    rivera = demo.login(RIVERA)
+    with app.app_context():
+        day = db.session.scalar(
+            select(func.max(ProgressEntry.entry_date))
+            .join(Goal, Goal.id == ProgressEntry.goal_id)
+            .where(Goal.patient_id == demo.alex, Goal.awaiting_reply_since.is_not(None))
+        )
+    assert day is not None
+    us = text_of(rivera.get("/clinic/inbox", headers={"Accept-Language": "en-US"}))
+    gb = text_of(rivera.get("/clinic/inbox", headers={"Accept-Language": "en-GB"}))
+    assert f"Logged {day:%b} {day.day}, {day.year}:" in us
+    assert f"Logged {day.day} {day:%b} {day.year}:" in gb

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Callable, Container
+from functools import lru_cache
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user, login_required
+from jinja2 import Template
+from markupsafe import Markup
 
 from portal.clinic import inbox as inbox_service
 from portal.clinic import services
+from portal.when import user_locale
 
 bp = Blueprint("clinic", __name__, url_prefix="/clinic")
 
@@ -41,7 +45,37 @@ def inbox():
     """Oldest first, with how long each has waited; a reply from anyone clears it."""
     # A page that is not a number shows the first page: never a 500 for a hand-edited URL.
     page = inbox_service.inbox_page(current_user, request.args.get("page", 1, type=int))
-    return render_template("clinic/inbox.html", page=page, rows=page.rows, inbox_count=page.total)
+    return render_template(
+        "clinic/inbox.html",
+        page=page,
+        rows=page.rows,
+        inbox_count=page.total,
+        row_cells=row_cells(),
+    )
+
+
+def row_cells() -> Callable[[inbox_service.InboxRow], Markup]:
+    """An inbox row's patient and goal cells, rendered once per worker for the same row.
+
+    The cells are a function of the row alone (its patient, goal, preview, flags and
+    preferences line, all read by this view's query) and of the reader's locale, so the
+    row itself is the key: a changed entry, message, name or flag is a different row,
+    and nothing can be served stale. What changes with the clock (how long it has
+    waited) is written by the page on every view. Rendering the cells was most of the
+    inbox's template time; a clinician's inbox mostly shows the rows it showed last time.
+    """
+    # The template object is part of the key: a template edited on disk (auto-reload,
+    # in development) is a new object and renders afresh.
+    template = current_app.jinja_env.get_template("clinic/_inbox_row.html")
+    locale = str(user_locale())
+    return lambda row: _cells(template, row, locale)
+
+
+# Bounded: about ten pages of rows a worker; a row's message preview is cut to 160 characters
+# when rendered, and its key holds at most the 2,000 the goal thread accepts.
+@lru_cache(maxsize=512)
+def _cells(template: Template, row: inbox_service.InboxRow, locale: str) -> Markup:
+    return template.module.cells(row)
 
 
 # Other features add clinic tabs (endpoint, label) here.

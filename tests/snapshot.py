@@ -90,11 +90,14 @@ def empty(app: Flask) -> None:
         raw = engine.raw_connection()
         try:
             _blank.backup(raw.driver_connection)
-            return
+            restored = True
         except sqlite3.OperationalError:  # another connection still busy: delete instead
-            pass
+            restored = False
         finally:
             raw.close()
+        if restored:
+            _forget_schemas(engine)
+            return
     with engine.begin() as conn:
         for table in reversed(db.metadata.sorted_tables):
             conn.execute(table.delete())
@@ -105,6 +108,21 @@ def empty(app: Flask) -> None:
             raw.driver_connection.backup(_blank)
         finally:
             raw.close()
+
+
+def _forget_schemas(engine) -> None:
+    """Close the pool's other SQLite connections after a backup wrote the file under them.
+
+    Each connection caches the schema and re-reads it only when the file's schema
+    cookie differs from the one it read. The backup API sets the cookie to the
+    destination's old value plus one, which another connection may have seen
+    before with a different schema (a test that dropped and re-created the audit
+    triggers, after one that opened connections from several threads): it would
+    then go on with the stale schema ("DROP TRIGGER IF EXISTS" finding nothing,
+    the next "CREATE TRIGGER" failing with "already exists"). New connections
+    read the schema afresh.
+    """
+    engine.dispose()
 
 
 def seeded(app: Flask, seed: Callable[[], Any], name: str = "demo", on: str | None = None) -> Any:
@@ -171,6 +189,7 @@ def _restore(app: Flask, snapshot: _Snapshot) -> None:
                 snapshot.sqlite.backup(raw.driver_connection)
             finally:
                 raw.close()
+            _forget_schemas(engine)
             return
         with engine.begin() as conn:
             # Triggers off for this transaction only: the rows come back as the

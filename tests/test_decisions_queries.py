@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 from portal import pagecache
@@ -104,8 +105,10 @@ def test_a_decided_page_and_the_report_do_not_grow(app, clinic, count_queries): 
     assert _count(rivera, "/clinic/decisions/report", count_queries) == report_small
     assert _count(alex, f"/p/{pid}/decisions/{more[-1]}", count_queries) == page_small
     text = rivera.get("/clinic/decisions/report").get_data(as_text=True)
-    assert "7 of 7" not in text  # three of the seven answers were not all nines
-    assert "4 of 7" in text  # i even: 9, 9, 9
+    # Scored on whole groups of five, oldest first: the first answer (all nines), then
+    # i = 0 to 3 of the six (all nines when i is even) make three top scores of five.
+    assert "3 of 5" in text and "of 7" not in text
+    assert "2 newer answers count when there are 5" in text
 
 
 def test_the_report_shows_scores_only_from_five_answers(app, clinic):  # noqa: F811
@@ -121,3 +124,37 @@ def test_the_report_shows_scores_only_from_five_answers(app, clinic):  # noqa: F
     assert "Answers 5" in text and "Not shown" not in text.split("By clinician", 1)[0]
     # Answers 9,9,9 / 9,9,8 / 9,9,9 / 9,9,8 / 9,9,9: three top scores, mean 8.87.
     assert "Top scores 60% (3 of 5)" in text and "9) 8.9 Top" in text
+
+
+_NOTE = r"(?: from the first \d+; \d+ newer answers? counts? when there are 5)?"
+
+
+def _scores_only(text: str, answers: int) -> tuple[str, ...]:
+    """The scores on "Everyone" and Dr. Rivera's line, after checking their answer counts."""
+    overall = re.search(rf"Answers (\d+){_NOTE} Mean score \(0.9\) (\S+) Top scores (.+?) By", text)
+    rivera = re.search(
+        rf"Dr\. Riley Rivera Primary care physician (\d+){_NOTE} (\S+) (.+?\))", text
+    )
+    assert overall and rivera, text
+    assert int(overall[1]) == int(rivera[1]) == answers
+    return overall[2], overall[3], rivera[2], rivera[3]
+
+
+def test_no_answer_can_be_worked_out_by_comparing_reports(app, clinic):  # noqa: F811
+    """Read before and after one more answer, or "Everyone" beside a clinician's line, the
+    scores never differ by one answer: each line is scored on whole groups of five."""
+    rivera = clinic.login(clinic.rivera.email)
+    _decisions(clinic, 5, decided=True)
+    five = text_of(rivera.get("/clinic/decisions/report"))
+    assert "Answers 5" in five and "Top scores 60% (3 of 5)" in five
+    for total in (6, 7, 8, 9):
+        _decisions(clinic, 1, decided=True)  # i = 0: all nines, which would move the scores
+        later = text_of(rivera.get("/clinic/decisions/report"))
+        assert f"Answers {total}" in later
+        # Everything but the counts and the waiting notes reads exactly as at five answers,
+        # on "Everyone" and on Dr. Rivera's line (she took part in every decision).
+        assert _scores_only(later, total) == _scores_only(five, 5)
+        assert "(3 of 5)" in later
+    _decisions(clinic, 1, decided=True)  # the tenth completes the second group
+    ten = text_of(rivera.get("/clinic/decisions/report"))
+    assert "Answers 10" in ten and "(8 of 10)" in ten and "newer" not in ten

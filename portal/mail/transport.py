@@ -14,6 +14,7 @@ import ssl
 import sys
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
+from functools import cache
 from typing import Any, Protocol, TextIO
 
 
@@ -40,6 +41,13 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+@cache
+def _tls_context() -> ssl.SSLContext:
+    """The verifying TLS context, made once per process: loading the system's certificate
+    authorities takes tens of milliseconds, and every deliverer pass would pay it again."""
+    return ssl.create_default_context()
+
+
 class SMTPTransport:
     """Sends over one SMTP connection, opened at the first message and reused."""
 
@@ -54,7 +62,7 @@ class SMTPTransport:
         self._smtp: smtplib.SMTP | None = None
 
     def _connect(self) -> smtplib.SMTP:
-        context = ssl.create_default_context()
+        context = _tls_context()
         if self.use_ssl:
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(
                 self.host, self.port, timeout=self.timeout, context=context

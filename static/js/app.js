@@ -489,10 +489,16 @@
   listSavedPages();
   showQueue().then(() => { if (!meta('cc-saved-at')) flushAndRefresh(); });
 
-  if ('serviceWorker' in navigator) {
+  // After the page has loaded: installing the worker fetches and caches the app's files,
+  // work that would otherwise compete with the first page's own on a slow phone.
+  const registerWorker = () => {
     navigator.serviceWorker.register('/sw.js', { scope: '/', updateViaCache: 'none' }).then(() => {
       // The worker keeps only this user's saved pages.
       if (USER && navigator.serviceWorker.controller) navigator.serviceWorker.controller.postMessage({ type: 'user', user: USER });
     }).catch(() => undefined);
+  };
+  if ('serviceWorker' in navigator) {
+    if (doc.readyState === 'complete') registerWorker();
+    else window.addEventListener('load', registerWorker, { once: true });
   }
 }());

@@ -177,6 +177,33 @@ def test_plan_query_count_does_not_grow_with_changes(app, clinic, count_queries)
     assert counts[0] == counts[1], counts
 
 
+def test_each_row_says_updated_by_its_own_patients_seen_mark(app, clinic):
+    """Two patients on one page: marking one's preferences seen clears that row only."""
+    clinic, first, doctor, _other = clinic
+    second = clinic.patient("Sam", "Ito")
+    clinic.team(second, doctor)
+    for patient in (first, second):
+        _first_two_steps(clinic.login(patient.email), patient)
+        goal = clinic.goal(patient, f"Walk {patient.id}", share="1")
+        clinic.entry(patient, goal, value="20")
+    park = clinic.login(doctor.email)
+    park.submit(f"/p/{first.id}/preferences/seen")
+
+    def updated(page: str) -> dict[str, bool]:
+        """Whether each patient's table row says "Preferences updated"."""
+        html = park.get(page).get_data(as_text=True)
+        rows = [row for row in html.split("<tr")[1:] if "Robin Hale" in row or "Sam Ito" in row]
+        assert len(rows) == 2, rows
+        return {
+            ("Robin" if "Robin Hale" in row else "Sam"): "Preferences updated" in row
+            for row in rows
+        }
+
+    # Each row reads its own patient's mark, whichever order the page shows them in.
+    assert updated("/clinic/inbox") == {"Robin": False, "Sam": True}
+    assert updated("/clinic/") == {"Robin": False, "Sam": True}
+
+
 def test_the_panel_and_inbox_carry_one_line_for_a_reply(app, clinic, count_queries):
     clinic, patient, doctor, _other = clinic
     stranger = clinic.clinician("Dr. Off Team")

@@ -369,15 +369,23 @@ _LINE_COLUMNS = [
 
 def _unseen(patient_id: Any, uid: Any) -> Any:
     """Whether anyone but `uid` changed the preferences since `uid` last marked them seen."""
+    # Correlated explicitly: `patient_id` belongs to the enclosing query, which may be a
+    # subquery (the inbox's page). Left to auto-correlation, that subquery was repeated
+    # inside this one, which then read the first of the page's reviews for every row.
     seen = (
         select(PreferenceReview.seen_version)
         .where(PreferenceReview.patient_id == patient_id, PreferenceReview.user_id == uid)
+        .correlate_except(PreferenceReview)
         .scalar_subquery()
     )
-    return exists().where(
-        PreferenceChange.patient_id == patient_id,
-        PreferenceChange.version > func.coalesce(seen, 0),
-        or_(PreferenceChange.actor_id.is_(None), PreferenceChange.actor_id != uid),
+    return (
+        exists()
+        .where(
+            PreferenceChange.patient_id == patient_id,
+            PreferenceChange.version > func.coalesce(seen, 0),
+            or_(PreferenceChange.actor_id.is_(None), PreferenceChange.actor_id != uid),
+        )
+        .correlate_except(PreferenceChange, PreferenceReview)
     )
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.browser.conftest import PHONE, sign_in, watch
-from tests.browser.test_pages import run_axe
+from tests.browser.test_pages import add_axe, run_axe_light_and_dark
 
 pytestmark = pytest.mark.browser
 
@@ -22,16 +22,12 @@ def _open_decision(page, live) -> None:
 
 
 def _axe_clean(page) -> list[str]:
-    problems = []
-    for scheme in ("light", "dark"):
-        page.emulate_media(color_scheme=scheme, reduced_motion="reduce")
-        problems += [f"{scheme}: {json.dumps(v)}" for v in run_axe(page)]
-    page.emulate_media(color_scheme="light")
-    return problems
+    return [f"{scheme}: {json.dumps(v)}" for scheme, v in run_axe_light_and_dark(page)]
 
 
 def test_alex_compares_options_and_leans_on_a_phone(browser, live):
     context = browser.new_context(base_url=live.url, bypass_csp=True, **PHONE)
+    add_axe(context)
     errors = watch(context)
     try:
         page = context.new_page()
@@ -83,6 +79,7 @@ def test_alex_compares_options_and_leans_on_a_phone(browser, live):
 
 def test_dr_rivera_sees_not_ready_after_a_no(browser, live):
     context = browser.new_context(base_url=live.url, bypass_csp=True, **PHONE)
+    add_axe(context)
     try:
         alex = context.new_page()
         sign_in(alex, "alex@example.com")

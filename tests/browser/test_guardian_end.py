@@ -14,7 +14,12 @@ from datetime import timedelta
 import pytest
 
 from tests.browser.conftest import PHONE, sign_in, watch
-from tests.browser.test_pages import SMALL_TARGETS, keyboard_walk, run_axe
+from tests.browser.test_pages import (
+    SMALL_TARGETS,
+    add_axe,
+    keyboard_walk,
+    run_axe_light_and_dark,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -51,10 +56,8 @@ def _guardian_for_robin(live) -> tuple[int, int, str]:
 
 def _audit(page, url: str) -> list[str]:
     problems = []
-    for scheme in ("light", "dark"):
-        page.emulate_media(color_scheme=scheme, reduced_motion="reduce")
-        problems += [f"{url} ({scheme}): axe {json.dumps(v)}" for v in run_axe(page)]
-    page.emulate_media(color_scheme="light")
+    for scheme, v in run_axe_light_and_dark(page):
+        problems.append(f"{url} ({scheme}): axe {json.dumps(v)}")
     width = page.evaluate("document.documentElement.scrollWidth")
     if width > 360:
         problems.append(f"{url}: scrolls sideways ({width} px wide at 360)")
@@ -69,6 +72,7 @@ def _audit(page, url: str) -> list[str]:
 def test_the_lead_ends_a_guardians_access_on_a_phone(browser, live):
     robin, grant_id, name = _guardian_for_robin(live)
     audit = browser.new_context(base_url=live.url, bypass_csp=True, **PHONE)
+    add_axe(audit)
     errors = watch(audit)
     try:
         page = audit.new_page()

@@ -47,22 +47,88 @@ def pages_for(live, relation: str) -> list[str]:
     return urls
 
 
-def run_axe(page) -> list[dict]:
+# axe in the page, its violations reduced there to what a failure message shows (the
+# passes, incomplete and inapplicable results are neither built nor sent back).
+AXE_RUN = """([rules, tags]) => axe.run(document, {
+  runOnly: rules ? {type: 'rule', values: rules} : {type: 'tag', values: tags},
+  resultTypes: ['violations'],
+}).then((result) => result.violations.map((v) => ({
+  id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map((n) => n.target),
+})))"""
+
+# The rules of WCAG_TAGS whose outcome depends on colours: text contrast, and links
+# told apart from the text around them by colour alone. axe-core's other WCAG 2.1
+# A/AA rules read the DOM, ARIA, sizes, fonts, overflow and visibility, none of
+# which the dark scheme changes: its CSS sets colours only (DARK_CHANGES checks it
+# on every page audited) and no script of the portal asks for the scheme
+# (SCRIPTS_ASK_FOR_THE_SCHEME). The page is not reloaded between the two runs
+# either, so the dark run need not repeat those rules; it repeats the full set if
+# a rule for one scheme ever sets anything but a colour, or a script may look.
+COLOUR_RULES = ["color-contrast", "link-in-text-block"]
+SCRIPTS_ASK_FOR_THE_SCHEME = any(
+    "prefers-color-scheme" in script.read_text() for script in (REPO / "static").rglob("*.js")
+)
+
+# Every declaration the stylesheets make for a colour scheme only that is not a
+# colour: [] while the dark scheme changes colours alone. (A custom property counts
+# when its value is a colour; backgrounds are painted, never laid out.)
+DARK_CHANGES = """() => {
+  const colour = (name, value) => name.startsWith('--')
+    ? CSS.supports('color', value)
+    : /(^|-)color$/.test(name) || /^background/.test(name) || ['fill', 'stroke'].includes(name);
+  const found = [];
+  const walk = (rules, schemed) => {
+    for (const rule of rules) {
+      const here = schemed
+        || (rule instanceof CSSMediaRule && /prefers-color-scheme/.test(rule.conditionText));
+      if (rule.cssRules) walk(rule.cssRules, here);
+      if (rule.styleSheet) {  // an @import, maybe for one scheme
+        walk(rule.styleSheet.cssRules, here || /prefers-color-scheme/.test(rule.media.mediaText));
+      }
+      if (!here || !rule.style) continue;
+      for (const name of rule.style) {
+        const value = rule.style.getPropertyValue(name).trim();
+        if (!colour(name, value)) found.push(`${rule.selectorText} { ${name}: ${value} }`);
+      }
+    }
+  };
+  for (const sheet of document.styleSheets) {
+    walk(sheet.cssRules, /prefers-color-scheme/.test(sheet.media.mediaText));
+  }
+  return found;
+}"""
+
+
+def add_axe(context) -> None:
+    """Register axe-core once for the context: every page it opens then has `axe`."""
     if not AXE.is_file():
         pytest.fail(f"{AXE} is missing: run `npm ci` (or `make js-deps`)", pytrace=False)
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate(
-        "(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_TAGS
-    )
-    return [
-        {
-            "id": v["id"],
-            "impact": v["impact"],
-            "help": v["help"],
-            "nodes": [n["target"] for n in v["nodes"]][:5],
-        }
-        for v in result["violations"]
-    ]
+    context.add_init_script(path=str(AXE))
+
+
+def run_axe(page, rules: list[str] | None = None) -> list[dict]:
+    """axe-core's WCAG 2.1 A and AA violations on the page as it is (only `rules`, if given)."""
+    if not page.evaluate("typeof axe === 'object'"):  # a context without add_axe
+        if not AXE.is_file():
+            pytest.fail(f"{AXE} is missing: run `npm ci` (or `make js-deps`)", pytrace=False)
+        page.add_script_tag(path=str(AXE))
+    return page.evaluate(AXE_RUN, [rules, WCAG_TAGS])
+
+
+def run_axe_light_and_dark(page) -> list[tuple[str, dict]]:
+    """axe on the page in the light scheme then the dark one: (scheme, violation) pairs.
+
+    Reduced motion: no colour transition is caught half-way by the contrast check.
+    The page is left in the light scheme.
+    """
+    page.emulate_media(color_scheme="light", reduced_motion="reduce")
+    found = [("light", violation) for violation in run_axe(page)]
+    page.emulate_media(color_scheme="dark", reduced_motion="reduce")
+    colours_only = not SCRIPTS_ASK_FOR_THE_SCHEME and not page.evaluate(DARK_CHANGES)
+    rules = COLOUR_RULES if colours_only else None
+    found += [("dark", violation) for violation in run_axe(page, rules)]
+    page.emulate_media(color_scheme="light")
+    return found
 
 
 SMALL_TARGETS = """() => {
@@ -88,22 +154,48 @@ SMALL_TARGETS = """() => {
 }"""
 
 
+# Records, in the page, where each Tab press left the focus (null: on nothing, or
+# out of the page) and whether the focused element shows a focus style, so that
+# the presses need no round trip each to look.
+TAB_RECORDER = """() => {
+  if (!window.__tabs) {
+    window.addEventListener('keyup', (event) => {
+      if (event.key !== 'Tab') return;
+      const el = document.activeElement;
+      if (!el || el === document.body) { window.__tabs.push(null); return; }
+      const s = getComputedStyle(el);
+      const shown = (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2)
+          || s.boxShadow !== 'none';
+      window.__tabs.push({shown, what: el.outerHTML.slice(0, 80)});
+    }, true);
+  }
+  window.__tabs = [];
+  document.activeElement && document.activeElement.blur();
+  // About how many presses reach the end: one per element in the tab order, and one more.
+  const stops = [...document.querySelectorAll('*')].filter(
+    (el) => el.tabIndex >= 0 && !el.disabled && el.getClientRects().length);
+  return stops.length + 1;
+}"""
+
+
 def keyboard_walk(page, steps: int = 25) -> tuple[list[str], int]:
-    """Tab through the page: every focused element must show a visible focus style."""
-    page.evaluate("document.activeElement && document.activeElement.blur()")
+    """Tab through the page: every focused element must show a visible focus style.
+
+    Up to `steps` presses, stopping where the focus leaves the page's elements.
+    """
+    batch = page.evaluate(TAB_RECORDER)
+    presses, stops = 0, []
+    while presses < steps:
+        for _ in range(min(batch, steps - presses)):
+            page.keyboard.press("Tab")
+            presses += 1
+        stops = page.evaluate("window.__tabs")
+        if None in stops:  # (presses after it, out of the page, need not reach it)
+            break
+        assert len(stops) == presses, f"{presses} Tab presses, {len(stops)} seen by the page"
+        batch = 5  # more stops than controls counted: a date field's parts, or a wrap
     invisible, reached = [], 0
-    for _ in range(steps):
-        page.keyboard.press("Tab")
-        info = page.evaluate(
-            """() => {
-                const el = document.activeElement;
-                if (!el || el === document.body) return null;
-                const s = getComputedStyle(el);
-                const shown = (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2)
-                    || s.boxShadow !== 'none';
-                return {shown, what: el.outerHTML.slice(0, 80)};
-            }"""
-        )
+    for info in stops[:steps]:
         if info is None:
             break
         reached += 1
@@ -115,6 +207,7 @@ def keyboard_walk(page, steps: int = 25) -> tuple[list[str], int]:
 @pytest.mark.parametrize("relation", AUDITED_RELATIONS)
 def test_every_page_is_accessible_and_fits_a_phone(browser, live, relation):
     context = browser.new_context(base_url=live.url, bypass_csp=True, **PHONE)
+    add_axe(context)
     errors = watch(context)
     try:
         page = context.new_page()
@@ -127,12 +220,8 @@ def test_every_page_is_accessible_and_fits_a_phone(browser, live, relation):
             if not response.headers.get("content-type", "").startswith("text/html"):
                 continue
             audited.append(url)
-            for scheme in ("light", "dark"):
-                # Reduced motion: no colour transition is caught half-way by the contrast check.
-                page.emulate_media(color_scheme=scheme, reduced_motion="reduce")
-                for violation in run_axe(page):
-                    problems.append(f"{url} ({scheme}): axe {json.dumps(violation)}")
-            page.emulate_media(color_scheme="light")
+            for scheme, violation in run_axe_light_and_dark(page):
+                problems.append(f"{url} ({scheme}): axe {json.dumps(violation)}")
             width = page.evaluate("document.documentElement.scrollWidth")
             if width > 360:
                 problems.append(f"{url}: scrolls sideways ({width} px wide at 360)")

@@ -13,7 +13,7 @@ import json
 import pytest
 
 from tests.browser.conftest import PHONE, controlled, saved_page, sign_in, watch
-from tests.browser.test_pages import run_axe
+from tests.browser.test_pages import add_axe, run_axe
 
 pytestmark = pytest.mark.browser
 
@@ -48,6 +48,7 @@ def test_alex_answers_in_a_few_taps_and_rivera_sees_it_first(browser, live):
     problems: list[str] = []
     # bypass_csp only so axe's script can be added; the pages' own CSP is checked elsewhere.
     alex_phone = browser.new_context(base_url=live.url, bypass_csp=True, **PHONE)
+    add_axe(alex_phone)
     errors = watch(alex_phone)
     page = alex_phone.new_page()
     sign_in(page, "alex@example.com")
@@ -104,6 +105,7 @@ def test_alex_answers_in_a_few_taps_and_rivera_sees_it_first(browser, live):
 
     # Dr. Rivera opens Alex's plan: what matters is the first thing under the heading.
     rivera_phone = browser.new_context(base_url=live.url, bypass_csp=True, **PHONE)
+    add_axe(rivera_phone)
     errors += watch(rivera_phone)
     page = rivera_phone.new_page()
     sign_in(page, "rivera@example.com")
@@ -142,6 +144,7 @@ def test_what_matters_can_be_read_offline(context, page, live):
 def test_alex_involves_sam_from_his_caregivers_and_rivera_sees_it(browser, live):
     problems: list[str] = []
     alex_phone = browser.new_context(base_url=live.url, bypass_csp=True, **PHONE)
+    add_axe(alex_phone)
     errors = watch(alex_phone)
     page = alex_phone.new_page()
     sign_in(page, "alex@example.com")
@@ -158,6 +161,8 @@ def test_alex_involves_sam_from_his_caregivers_and_rivera_sees_it(browser, live)
     alex_phone.close()
 
     rivera_phone = browser.new_context(base_url=live.url, bypass_csp=True, **PHONE)
+
+    add_axe(rivera_phone)
     errors += watch(rivera_phone)
     page = rivera_phone.new_page()
     sign_in(page, "rivera@example.com")

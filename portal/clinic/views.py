@@ -7,7 +7,6 @@ from functools import lru_cache
 
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user, login_required
-from jinja2 import Template
 from markupsafe import Markup
 
 from portal.clinic import inbox as inbox_service
@@ -64,18 +63,20 @@ def row_cells() -> Callable[[inbox_service.InboxRow], Markup]:
     waited) is written by the page on every view. Rendering the cells was most of the
     inbox's template time; a clinician's inbox mostly shows the rows it showed last time.
     """
-    # The template object is part of the key: a template edited on disk (auto-reload,
-    # in development) is a new object and renders afresh.
-    template = current_app.jinja_env.get_template("clinic/_inbox_row.html")
+    # The macro is part of the key: a template edited on disk (auto-reload, in
+    # development) is a new template with a new macro, and renders afresh.
+    cells = current_app.jinja_env.get_template("clinic/_inbox_row.html").module.cells
     locale = str(user_locale())
-    return lambda row: _cells(template, row, locale)
+    return lambda row: _cells(cells, row, locale)
 
 
 # Bounded: about ten pages of rows a worker; a row's message preview is cut to 160 characters
 # when rendered, and its key holds at most the 2,000 the goal thread accepts.
 @lru_cache(maxsize=512)
-def _cells(template: Template, row: inbox_service.InboxRow, locale: str) -> Markup:
-    return template.module.cells(row)
+def _cells(
+    cells: Callable[[inbox_service.InboxRow], Markup], row: inbox_service.InboxRow, locale: str
+) -> Markup:
+    return cells(row)
 
 
 # Other features add clinic tabs (endpoint, label) here.

@@ -161,18 +161,24 @@ _AWAITING = (
 )
 
 
+def _read(params: dict) -> list:
+    """The page query's rows. Run on the session's connection (Core): its columns are plain
+    values, and the ORM's result machinery cost a fifth of reading them. The session is
+    flushed first, as its own execute would: reply and next reads after a reply."""
+    db.session.flush()
+    return named_rows(db.session.connection().execute(_PAGE, params))
+
+
 def _page(clinician: User, number: int) -> tuple[list[InboxRow], int]:
     params = {**care_team_params(clinician), "limit": PAGE_SIZE}
-    rows = named_rows(db.session.execute(_PAGE, {**params, "offset": (number - 1) * PAGE_SIZE}))
+    rows = _read({**params, "offset": (number - 1) * PAGE_SIZE})
     items = [_row(r) for r in rows]
     return items, (rows[0].total if rows else 0)
 
 
 def next_waiting(clinician: User) -> InboxRow | None:
     """The oldest goal still waiting (reply and next), NOT audited: the goal page it opens is."""
-    rows = named_rows(
-        db.session.execute(_PAGE, {**care_team_params(clinician), "limit": 1, "offset": 0})
-    )
+    rows = _read({**care_team_params(clinician), "limit": 1, "offset": 0})
     return _row(rows[0]) if rows else None
 
 

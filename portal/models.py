@@ -27,7 +27,15 @@ from portal.decisions.preferences_models import (
     PreferencePerson,
     PreferenceReview,
 )
-from portal.goals.models import Goal, GoalMessage, GoalRead, ProgressEntry, ProgressEntryRevision
+from portal.goals import day_totals
+from portal.goals.models import (
+    Goal,
+    GoalDayTotal,
+    GoalMessage,
+    GoalRead,
+    ProgressEntry,
+    ProgressEntryRevision,
+)
 from portal.mail.models import OutboxMail
 from portal.notifications.models import (
     Notification,
@@ -39,6 +47,7 @@ from portal.patients import PageVersions, Patient
 from portal.versions import install as _install_version_triggers
 
 _install_version_triggers(Patient.metadata)  # create_all makes the triggers too
+day_totals.install(Patient.metadata)
 
 __all__ = [
     "AccountToken",
@@ -56,6 +65,7 @@ __all__ = [
     "DecisionOption",
     "DecisionParticipant",
     "Goal",
+    "GoalDayTotal",
     "GoalMessage",
     "GoalRead",
     "Grant",

@@ -120,7 +120,7 @@ _CUT = (
     .subquery("page")
 )
 # The preview rides along in the same query: the newest message by its key, the
-# newest entry through ix_progress_entries_goal_days (no query per row).
+# newest entry through ix_progress_entries_goal_newest (no query per row).
 _NEWEST_ENTRY = (
     select(ProgressEntry.id)
     .where(ProgressEntry.goal_id == _CUT.c.id, ProgressEntry.deleted_at.is_(None))

@@ -23,11 +23,13 @@ from portal.db import insert_ignoring_duplicates, utcnow
 from portal.extensions import db
 from portal.goals import inputs
 from portal.goals import progress as calc
+from portal.goals.day_totals import day_total
 from portal.goals.lifecycle import GoalError, digest, team_without_digest
 from portal.goals.measures import measure_for
 from portal.goals.models import (
     Achievement,
     Goal,
+    GoalDayTotal,
     GoalStatus,
     ProgressEntry,
     ProgressEntryRevision,
@@ -112,16 +114,12 @@ _GOAL_AND_KEY = (
 _ENTRY_BY_KEY = select(*_ENTRY_COLUMNS).where(
     ProgressEntry.patient_id == bindparam("pid"), ProgressEntry.idempotency_key == bindparam("key")
 )
-# Achievement reads two weeks of days: (day, sum, count) per day, added up by the database.
-_WINDOW = (
-    select(ProgressEntry.entry_date, func.sum(ProgressEntry.value), func.count(ProgressEntry.value))
-    .where(
-        ProgressEntry.goal_id == bindparam("gid"),
-        ProgressEntry.entry_date >= bindparam("since"),
-        ProgressEntry.deleted_at.is_(None),
-        ProgressEntry.value.is_not(None),
-    )
-    .group_by(ProgressEntry.entry_date)
+# Achievement reads two weeks of days: (day, sum, count) per day, kept added up by
+# the database (portal/goals/day_totals.py): one row a day, however many entries.
+_WINDOW = select(GoalDayTotal.entry_date, GoalDayTotal.total, GoalDayTotal.valued).where(
+    GoalDayTotal.goal_id == bindparam("gid"),
+    GoalDayTotal.entry_date >= bindparam("since"),
+    GoalDayTotal.valued > 0,
 )
 _INSERT_ENTRY: dict[str, Any] = {}  # per dialect, built once
 
@@ -181,7 +179,7 @@ def _window_achievement(goal: _GoalRow, values: inputs.EntryValues, today: date)
     measure = measure_for(goal.measure)
     since = today - timedelta(days=ACHIEVEMENT_DAYS)
     days = {
-        day: [Decimal(str(total)), count]
+        day: [day_total(total), count]
         for day, total, count in db.session.connection().execute(
             _WINDOW, {"gid": goal.id, "since": since}
         )

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import bindparam, case, func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from werkzeug.exceptions import NotFound
@@ -24,8 +23,16 @@ from portal.db import utcnow
 from portal.extensions import db
 from portal.goals import progress as calc
 from portal.goals.chart import Chart, render
+from portal.goals.day_totals import day_total
 from portal.goals.measures import Measure, measure_for
-from portal.goals.models import Goal, GoalMessage, GoalRead, GoalStatus, ProgressEntry
+from portal.goals.models import (
+    Goal,
+    GoalDayTotal,
+    GoalMessage,
+    GoalRead,
+    GoalStatus,
+    ProgressEntry,
+)
 from portal.pagecache import Versions, version_columns
 from portal.patients import Patient
 
@@ -76,11 +83,12 @@ def get_goal(access: Access, goal_id: int) -> Goal:
 
 
 def entry_rows(goals: list[Goal], since: date) -> dict[int, list[tuple]]:
-    """(date, value, done) per day since `since`, per goal, combined in the database.
+    """(date, value, done) per day since `since`, per goal, added up by the database.
 
     Several entries on one day are added up (or averaged, for measures like
-    mood) by the query itself, so the cost follows the number of days shown,
-    not the number of entries logged. One query for any number of goals.
+    mood) as they are written (portal/goals/day_totals.py), so the cost follows
+    the number of days shown, not the number of entries logged. One query for
+    any number of goals.
     """
     rows: dict[int, list[tuple]] = {goal.id: [] for goal in goals}
     if not goals:
@@ -88,21 +96,21 @@ def entry_rows(goals: list[Goal], since: date) -> dict[int, list[tuple]]:
     means = {goal.id for goal in goals if measure_for(goal.measure).daily == "mean"}
     result = db.session.execute(
         select(
-            ProgressEntry.goal_id,
-            ProgressEntry.entry_date,
-            func.sum(ProgressEntry.value),
-            func.count(ProgressEntry.value),
-            func.max(case((ProgressEntry.done.is_(True), 1), else_=0)),
+            GoalDayTotal.goal_id,
+            GoalDayTotal.entry_date,
+            GoalDayTotal.total,
+            GoalDayTotal.valued,
+            GoalDayTotal.done,
         )
         .where(
-            ProgressEntry.goal_id.in_(rows),
-            ProgressEntry.entry_date >= since,
-            ProgressEntry.deleted_at.is_(None),
+            GoalDayTotal.goal_id.in_(rows),
+            GoalDayTotal.entry_date >= since,
+            GoalDayTotal.entries > 0,
         )
-        .group_by(ProgressEntry.goal_id, ProgressEntry.entry_date)
+        .order_by(GoalDayTotal.goal_id, GoalDayTotal.entry_date)
     )
     for goal_id, day, total, count, done in result:
-        value = None if not count else Decimal(str(total))
+        value = None if not count else day_total(total)
         if value is not None and goal_id in means:
             value = value / count
         rows[goal_id].append((day, value, bool(done)))

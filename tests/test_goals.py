@@ -554,12 +554,13 @@ def test_posting_an_entry_runs_a_fixed_few_statements_reads_first(demo, app, cou
     assert [len(s) for s in seen[2]] == [len(s) for s in seen[150]], seen
     first, steady = seen[150]
     assert not any("SAVEPOINT" in s.upper() for s in first + steady)
-    # Steady state: five reads, then the entry, then the chain's read(s) and the audit
-    # row; nothing else.
+    # Steady state: four reads (the session, the access, the goal with the key's entry
+    # and whether the team lacks this hour's digest, the kept days), then the entry,
+    # then the chain's read(s) and the audit row; nothing else.
     extra = chain_statements(app)
-    assert len(steady) == 7 + extra, steady
-    assert [_is_write(s) for s in steady] == [False] * 5 + [True] + [False] * extra + [True]
-    assert "INSERT INTO progress_entries" in steady[5]
+    assert len(steady) == 6 + extra, steady
+    assert [_is_write(s) for s in steady] == [False] * 4 + [True] + [False] * extra + [True]
+    assert "INSERT INTO progress_entries" in steady[4]
     assert "INSERT INTO audit_events" in steady[-1]
     # The hour's first entry also has the outbox check the digest's key again, read the
     # team's preferences and queue the digest (reading back the rows it inserted); and

@@ -24,7 +24,13 @@ from portal.extensions import db
 from portal.goals import inputs
 from portal.goals import progress as calc
 from portal.goals.day_totals import day_total
-from portal.goals.lifecycle import GoalError, digest, team_without_digest
+from portal.goals.lifecycle import (
+    TEAM_WITHOUT_DIGEST_EXISTS,
+    GoalError,
+    digest,
+    digest_params,
+    team_without_digest,
+)
 from portal.goals.measures import measure_for
 from portal.goals.models import (
     Achievement,
@@ -91,7 +97,8 @@ def _by_key(patient_id: int, key: str) -> ProgressEntry | None:
 
 
 _ENTRY_COLUMNS = [c.label(f"e_{c.key}") for c in ProgressEntry.__table__.c]
-# The goal and, in the same statement, an entry already stored under this key.
+# The goal and, in the same statement, an entry already stored under this key and
+# whether anyone on the team still lacks this hour's digest.
 _GOAL_AND_KEY = (
     select(
         Goal.id,
@@ -102,6 +109,7 @@ _GOAL_AND_KEY = (
         Goal.achievement,
         Goal.awaiting_reply_since,
         Goal.sensitivity,
+        TEAM_WITHOUT_DIGEST_EXISTS.label("team_waiting"),
         *_ENTRY_COLUMNS,
     )
     .outerjoin(
@@ -215,12 +223,9 @@ def add_entry(
     access.require(Scope.GOALS_LOG)
     access.require(Scope.GOALS_READ)
     key = inputs.idempotency_key(key)
-    row = (
-        db.session.connection()
-        .execute(_GOAL_AND_KEY, {"gid": goal_id, "pid": access.patient_id, "key": key})
-        .mappings()
-        .first()
-    )
+    now = utcnow()
+    params = {"gid": goal_id, "key": key, **digest_params(access.patient_id, now)}
+    row = db.session.connection().execute(_GOAL_AND_KEY, params).mappings().first()
     if row is None or (row["sensitivity"] is not None and not access.sees_sensitive):
         raise NotFound()
     goal = _GoalRow(row)
@@ -238,9 +243,8 @@ def add_entry(
     achievement = goal.achievement
     if measure.numeric:
         achievement = _window_achievement(goal, values, today)
-    now = utcnow()
-    # The team members still without this hour's digest (usually none): the last read.
-    team = team_without_digest(access.patient_id, now)
+    # The team members still without this hour's digest: read only for the hour's first.
+    team = team_without_digest(access.patient_id, now) if row["team_waiting"] else []
     # The digest first: it writes only for the hour's first activity, and a
     # retried entry shares the first one's digest (same key), so it needs no
     # undoing if this turns out to be a retry.

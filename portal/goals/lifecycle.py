@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, cast, select
+from sqlalchemy import String, bindparam, cast, exists, select
 
 from portal import audit, notifications
 from portal.access import Access, AccessDenied, Scope, care_team_of
@@ -225,12 +225,23 @@ _TEAM_WITHOUT_DIGEST = (
 )
 
 
-def team_without_digest(patient_id: int, now: datetime) -> list[int]:
-    """The active team members with no digest of this patient's activity this hour: one query."""
+# Whether anyone on the team still lacks this hour's digest, as a column: a
+# caller's own read can carry it (the entry POST's), and the list is read only
+# when it is true, for the hour's first activity.
+TEAM_WITHOUT_DIGEST_EXISTS = exists(_TEAM_WITHOUT_DIGEST)
+
+
+def digest_params(patient_id: int, now: datetime) -> dict[str, object]:
+    """The bound values of `_TEAM_WITHOUT_DIGEST` (and `TEAM_WITHOUT_DIGEST_EXISTS`)."""
     prefix, _, suffix = DIGEST_KEY.format(
         patient_id=patient_id, user_id="|", bucket=now.strftime("%Y%m%d%H")
     ).partition("|")
-    params = {"pid": patient_id, "prefix": prefix, "suffix": suffix}
+    return {"pid": patient_id, "prefix": prefix, "suffix": suffix}
+
+
+def team_without_digest(patient_id: int, now: datetime) -> list[int]:
+    """The active team members with no digest of this patient's activity this hour: one query."""
+    params = digest_params(patient_id, now)
     return db.session.connection().execute(_TEAM_WITHOUT_DIGEST, params).scalars().all()
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, insert, select, text, update
 from portal.db import utcnow
 from portal.extensions import db
 from portal.goals import day_totals, reading
+from portal.goals import entries as entries_module
 from portal.goals.models import Goal, GoalDayTotal, ProgressEntry
 from tests.factories import Clinic
 
@@ -212,3 +213,44 @@ def test_posted_entries_count_in_the_goal_page_at_once(app, goals):
         goal = db.session.get(Goal, walk)
         # What the goal page's chart and the achievement read: the day, added up.
         assert reading.entry_rows([goal], day) == {walk: [(day, Decimal("20.00"), False)]}
+
+
+def test_the_posts_achievement_counts_every_kept_day_in_its_window(app, goals):
+    """The POST reads the kept days with the goal; its achievement is the full recount's."""
+    patient, walk, _other = goals
+    with app.app_context():
+        email = db.session.scalar(
+            text(
+                "SELECT email FROM users JOIN patients ON users.id = patients.user_id "
+                "WHERE patients.id = :p"
+            ),
+            {"p": patient},
+        )
+    clinic = Clinic(app)
+    client = clinic.login(email)
+    url = f"/api/v1/patients/{patient}/goals/{walk}/entries"
+    with app.app_context():
+        user_id = db.session.scalar(
+            text("SELECT user_id FROM patients WHERE id = :p"), {"p": patient}
+        )
+        today = reading.patient_today(clinic._access(user_id, patient))  # the patient's own day
+    # Two weeks back and forth: the week before well under target, this week over it,
+    # with a day of several entries and one outside the window (ignored).
+    posts = [(days, "5") for days in range(8, 14)] + [(20, "500")]
+    posts += [(days, "30") for days in range(1, 7)] + [(3, "30"), (3, "1")]
+    for n, (days_ago, value) in enumerate(posts):
+        day = (today - timedelta(days=days_ago)).isoformat()
+        response = client.api(
+            "POST",
+            url,
+            json={"value": value, "entry_date": day},
+            headers={"Idempotency-Key": f"window-{n:04d}"},
+        )
+        assert response.status_code == 201, response.get_data(as_text=True)
+    with app.app_context():
+        goal = db.session.get(Goal, walk)
+        stored = goal.achievement
+        entries_module.refresh_achievement(goal, today)  # the recount, from every entry
+        assert goal.achievement is stored
+        assert stored.value not in ("in_progress", "no_change"), stored
+        db.session.rollback()

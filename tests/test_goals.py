@@ -554,21 +554,21 @@ def test_posting_an_entry_runs_a_fixed_few_statements_reads_first(demo, app, cou
     assert [len(s) for s in seen[2]] == [len(s) for s in seen[150]], seen
     first, steady = seen[150]
     assert not any("SAVEPOINT" in s.upper() for s in first + steady)
-    # Steady state: four reads (the session, the access, the goal with the key's entry
-    # and whether the team lacks this hour's digest, the kept days), then the entry,
-    # then the chain's read(s) and the audit row; nothing else.
+    # Steady state: three reads (the session, the access, and the goal with the key's
+    # entry, whether the team lacks this hour's digest and the kept days), then the
+    # entry, then the chain's read(s) and the audit row; nothing else.
     extra = chain_statements(app)
-    assert len(steady) == 6 + extra, steady
-    assert [_is_write(s) for s in steady] == [False] * 4 + [True] + [False] * extra + [True]
-    assert "INSERT INTO progress_entries" in steady[4]
+    assert len(steady) == 5 + extra, steady
+    assert [_is_write(s) for s in steady] == [False] * 3 + [True] + [False] * extra + [True]
+    assert "INSERT INTO progress_entries" in steady[3]
     assert "INSERT INTO audit_events" in steady[-1]
     # The hour's first entry also has the outbox check the digest's key again, read the
     # team's preferences and queue the digest (reading back the rows it inserted); and
     # the goal starts waiting for a reply.
-    assert len(first) == 13 + extra, first
-    writes = [False] * 8 + [True, False, True, True] + [False] * extra + [True]
+    assert len(first) == 12 + extra, first
+    writes = [False] * 7 + [True, False, True, True] + [False] * extra + [True]
     assert [_is_write(s) for s in first] == writes, first
-    assert "UPDATE goals" in first[11]
+    assert "UPDATE goals" in first[10]
 
 
 def test_a_concurrent_duplicate_returns_the_stored_entry(demo, app):

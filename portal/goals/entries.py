@@ -97,8 +97,11 @@ def _by_key(patient_id: int, key: str) -> ProgressEntry | None:
 
 
 _ENTRY_COLUMNS = [c.label(f"e_{c.key}") for c in ProgressEntry.__table__.c]
-# The goal and, in the same statement, an entry already stored under this key and
-# whether anyone on the team still lacks this hour's digest.
+# One statement reads all the POST needs: the goal; an entry already stored under
+# this key; whether anyone on the team still lacks this hour's digest; and, one
+# row each, the goal's days in the achievement's two weeks, kept added up by the
+# database (portal/goals/day_totals.py). A separate read of the days cost the
+# statement's own overhead, more than the few repeated goal columns do.
 _GOAL_AND_KEY = (
     select(
         Goal.id,
@@ -110,6 +113,9 @@ _GOAL_AND_KEY = (
         Goal.awaiting_reply_since,
         Goal.sensitivity,
         TEAM_WITHOUT_DIGEST_EXISTS.label("team_waiting"),
+        GoalDayTotal.entry_date.label("d_day"),
+        GoalDayTotal.total.label("d_total"),
+        GoalDayTotal.valued.label("d_valued"),
         *_ENTRY_COLUMNS,
     )
     .outerjoin(
@@ -117,17 +123,16 @@ _GOAL_AND_KEY = (
         (ProgressEntry.patient_id == Goal.patient_id)
         & (ProgressEntry.idempotency_key == bindparam("key")),
     )
+    .outerjoin(
+        GoalDayTotal,
+        (GoalDayTotal.goal_id == Goal.id)
+        & (GoalDayTotal.entry_date >= bindparam("since"))
+        & (GoalDayTotal.valued > 0),
+    )
     .where(Goal.id == bindparam("gid"), Goal.patient_id == bindparam("pid"))
 )
 _ENTRY_BY_KEY = select(*_ENTRY_COLUMNS).where(
     ProgressEntry.patient_id == bindparam("pid"), ProgressEntry.idempotency_key == bindparam("key")
-)
-# Achievement reads two weeks of days: (day, sum, count) per day, kept added up by
-# the database (portal/goals/day_totals.py): one row a day, however many entries.
-_WINDOW = select(GoalDayTotal.entry_date, GoalDayTotal.total, GoalDayTotal.valued).where(
-    GoalDayTotal.goal_id == bindparam("gid"),
-    GoalDayTotal.entry_date >= bindparam("since"),
-    GoalDayTotal.valued > 0,
 )
 _INSERT_ENTRY: dict[str, Any] = {}  # per dialect, built once
 
@@ -182,22 +187,19 @@ def _insert_entry() -> Any:
     return statement
 
 
-def _window_achievement(goal: _GoalRow, values: inputs.EntryValues, today: date) -> Achievement:
-    """The goal's achievement with the new entry counted, from two weeks of daily sums."""
+def _window_achievement(
+    goal: _GoalRow, days: list[tuple[date, Any, int]], values: inputs.EntryValues, today: date
+) -> Achievement:
+    """The goal's achievement with the new entry counted, from two weeks of kept days."""
     measure = measure_for(goal.measure)
     since = today - timedelta(days=ACHIEVEMENT_DAYS)
-    days = {
-        day: [day_total(total), count]
-        for day, total, count in db.session.connection().execute(
-            _WINDOW, {"gid": goal.id, "since": since}
-        )
-    }
+    sums = {day: [day_total(total), count] for day, total, count in days}
     if values.value is not None and values.entry_date >= since:
-        total = days.setdefault(values.entry_date, [Decimal(0), 0])
+        total = sums.setdefault(values.entry_date, [Decimal(0), 0])
         total[0] += values.value
         total[1] += 1
     rows = []
-    for day, (total, count) in days.items():
+    for day, (total, count) in sums.items():
         value = total / count if measure.daily == "mean" else total
         rows.append((day, value, False))
     return calc.achievement(
@@ -224,8 +226,15 @@ def add_entry(
     access.require(Scope.GOALS_READ)
     key = inputs.idempotency_key(key)
     now = utcnow()
-    params = {"gid": goal_id, "key": key, **digest_params(access.patient_id, now)}
-    row = db.session.connection().execute(_GOAL_AND_KEY, params).mappings().first()
+    today = patient_today(access)
+    params = {
+        "gid": goal_id,
+        "key": key,
+        "since": today - timedelta(days=ACHIEVEMENT_DAYS),
+        **digest_params(access.patient_id, now),
+    }
+    found = db.session.connection().execute(_GOAL_AND_KEY, params).mappings().all()
+    row = found[0] if found else None
     if row is None or (row["sensitivity"] is not None and not access.sees_sensitive):
         raise NotFound()
     goal = _GoalRow(row)
@@ -237,12 +246,12 @@ def add_entry(
         return _replay(access, existing, fingerprint), False
     if goal.status is not GoalStatus.ACTIVE:
         raise GoalError("This goal is not active, so progress can't be logged on it.")
-    today = patient_today(access)
     measure = measure_for(goal.measure)
     values = inputs.entry(measure, data, today)
     achievement = goal.achievement
     if measure.numeric:
-        achievement = _window_achievement(goal, values, today)
+        days = [(r["d_day"], r["d_total"], r["d_valued"]) for r in found if r["d_day"]]
+        achievement = _window_achievement(goal, days, values, today)
     # The team members still without this hour's digest: read only for the hour's first.
     team = team_without_digest(access.patient_id, now) if row["team_waiting"] else []
     # The digest first: it writes only for the hour's first activity, and a

@@ -10,7 +10,10 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, Table, TypeDecorator
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, registry
+from sqlalchemy.sql.functions import GenericFunction
+from sqlalchemy.types import JSON
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -45,6 +48,30 @@ def named_rows(result: Any) -> list[Any]:
     make = _row_type(tuple(result.keys()))._make
     rows: Iterable[Any] = result
     return [make(row) for row in rows]
+
+
+class json_rows(GenericFunction):
+    """An aggregate: the group's rows as one JSON array of arrays, `[[a, b], ...]`.
+
+    For a few rows read beside one row (a goal's kept days with the goal): one
+    statement, and no repeating the outer row's columns once per inner row.
+    Dates come out as ISO strings on both databases (SQLite stores them so;
+    PostgreSQL's JSON writes them so whatever its DateStyle). No rows: NULL on
+    PostgreSQL, `[]` on SQLite.
+    """
+
+    type = JSON()
+    inherit_cache = True
+
+
+@compiles(json_rows, "sqlite")
+def _json_rows_sqlite(element: json_rows, compiler: Any, **kw: Any) -> str:
+    return f"json_group_array(json_array({compiler.process(element.clauses, **kw)}))"
+
+
+@compiles(json_rows, "postgresql")
+def _json_rows_postgresql(element: json_rows, compiler: Any, **kw: Any) -> str:
+    return f"json_agg(json_build_array({compiler.process(element.clauses, **kw)}))"
 
 
 def utcnow() -> datetime:

@@ -19,7 +19,7 @@ from werkzeug.exceptions import NotFound
 
 from portal import audit
 from portal.access import Access, AccessDenied, Scope
-from portal.db import insert_ignoring_duplicates, utcnow
+from portal.db import insert_ignoring_duplicates, json_rows, utcnow
 from portal.extensions import db
 from portal.goals import inputs
 from portal.goals import progress as calc
@@ -98,10 +98,20 @@ def _by_key(patient_id: int, key: str) -> ProgressEntry | None:
 
 _ENTRY_COLUMNS = [c.label(f"e_{c.key}") for c in ProgressEntry.__table__.c]
 # One statement reads all the POST needs: the goal; an entry already stored under
-# this key; whether anyone on the team still lacks this hour's digest; and, one
-# row each, the goal's days in the achievement's two weeks, kept added up by the
-# database (portal/goals/day_totals.py). A separate read of the days cost the
-# statement's own overhead, more than the few repeated goal columns do.
+# this key; whether anyone on the team still lacks this hour's digest; and the
+# goal's days in the achievement's two weeks, kept added up by the database
+# (portal/goals/day_totals.py), as one JSON array. A separate read of the days
+# cost the statement's own overhead; joining them repeated the goal's columns,
+# and their conversions, once per day.
+_WINDOW_DAYS = (
+    select(json_rows(GoalDayTotal.entry_date, GoalDayTotal.total, GoalDayTotal.valued))
+    .where(
+        GoalDayTotal.goal_id == Goal.id,
+        GoalDayTotal.entry_date >= bindparam("since"),
+        GoalDayTotal.valued > 0,
+    )
+    .scalar_subquery()
+)
 _GOAL_AND_KEY = (
     select(
         Goal.id,
@@ -113,21 +123,13 @@ _GOAL_AND_KEY = (
         Goal.awaiting_reply_since,
         Goal.sensitivity,
         TEAM_WITHOUT_DIGEST_EXISTS.label("team_waiting"),
-        GoalDayTotal.entry_date.label("d_day"),
-        GoalDayTotal.total.label("d_total"),
-        GoalDayTotal.valued.label("d_valued"),
+        _WINDOW_DAYS.label("window_days"),
         *_ENTRY_COLUMNS,
     )
     .outerjoin(
         ProgressEntry,
         (ProgressEntry.patient_id == Goal.patient_id)
         & (ProgressEntry.idempotency_key == bindparam("key")),
-    )
-    .outerjoin(
-        GoalDayTotal,
-        (GoalDayTotal.goal_id == Goal.id)
-        & (GoalDayTotal.entry_date >= bindparam("since"))
-        & (GoalDayTotal.valued > 0),
     )
     .where(Goal.id == bindparam("gid"), Goal.patient_id == bindparam("pid"))
 )
@@ -233,8 +235,7 @@ def add_entry(
         "since": today - timedelta(days=ACHIEVEMENT_DAYS),
         **digest_params(access.patient_id, now),
     }
-    found = db.session.connection().execute(_GOAL_AND_KEY, params).mappings().all()
-    row = found[0] if found else None
+    row = db.session.connection().execute(_GOAL_AND_KEY, params).mappings().first()
     if row is None or (row["sensitivity"] is not None and not access.sees_sensitive):
         raise NotFound()
     goal = _GoalRow(row)
@@ -250,7 +251,7 @@ def add_entry(
     values = inputs.entry(measure, data, today)
     achievement = goal.achievement
     if measure.numeric:
-        days = [(r["d_day"], r["d_total"], r["d_valued"]) for r in found if r["d_day"]]
+        days = [(date.fromisoformat(d), total, n) for d, total, n in row["window_days"] or ()]
         achievement = _window_achievement(goal, days, values, today)
     # The team members still without this hour's digest: read only for the hour's first.
     team = team_without_digest(access.patient_id, now) if row["team_waiting"] else []

@@ -81,11 +81,12 @@ def goals(app):
     patient = clinic.patient()
     walk = clinic.goal(patient, "Walk after lunch", measure="minutes")
     other = clinic.goal(patient, "Stretch", measure="minutes")
-    return patient.id, walk, other
+    return patient, walk, other
 
 
 def test_every_kind_of_writer_keeps_the_days_added_up(app_ctx, goals):
-    patient, walk, other = goals
+    record, walk, other = goals
+    patient = record.id
     # The ORM.
     db.session.add(ProgressEntry(**_entry(walk, patient, value=Decimal("10.10"), key="a")))
     db.session.add(ProgressEntry(**_entry(walk, patient, value=Decimal("0.20"), key="b")))
@@ -143,7 +144,8 @@ def test_every_kind_of_writer_keeps_the_days_added_up(app_ctx, goals):
 
 def test_a_day_of_cents_adds_up_exactly(app_ctx, goals):
     """SQLite adds binary floats; what readers get is exact to the cent."""
-    patient, walk, _other = goals
+    record, walk, _other = goals
+    patient = record.id
     for n in range(30):
         db.session.execute(
             insert(ProgressEntry).values(
@@ -157,7 +159,8 @@ def test_a_day_of_cents_adds_up_exactly(app_ctx, goals):
 
 
 def test_deleting_a_goal_or_patient_takes_its_days_with_it(app_ctx, goals):
-    patient, walk, other = goals
+    record, walk, other = goals
+    patient = record.id
     for goal in (walk, other):
         db.session.execute(insert(ProgressEntry).values(**_entry(goal, patient, value=3)))
     db.session.commit()
@@ -171,7 +174,8 @@ def test_deleting_a_goal_or_patient_takes_its_days_with_it(app_ctx, goals):
 
 def test_fill_adds_up_what_was_written_before_the_triggers(app_ctx, goals):
     """The migration's `fill`: the same totals as the triggers kept."""
-    patient, walk, other = goals
+    record, walk, other = goals
+    patient = record.id
     for n, (goal, value, done) in enumerate(
         [(walk, 4, None), (walk, None, True), (other, 7, True)]
     ):
@@ -188,16 +192,9 @@ def test_fill_adds_up_what_was_written_before_the_triggers(app_ctx, goals):
 
 def test_posted_entries_count_in_the_goal_page_at_once(app, goals):
     """Through the API, then read back as the goal page's chart and achievement read it."""
-    patient, walk, _other = goals
-    with app.app_context():
-        email = db.session.scalar(
-            text(
-                "SELECT email FROM users JOIN patients ON users.id = patients.user_id "
-                "WHERE patients.id = :p"
-            ),
-            {"p": patient},
-        )
-    client = Clinic(app).login(email)
+    record, walk, _other = goals
+    patient = record.id
+    client = Clinic(app).login(record.email)
     url = f"/api/v1/patients/{patient}/goals/{walk}/entries"
     for value, key in (
         ("12", "entry-one"),
@@ -217,23 +214,14 @@ def test_posted_entries_count_in_the_goal_page_at_once(app, goals):
 
 def test_the_posts_achievement_counts_every_kept_day_in_its_window(app, goals):
     """The POST reads the kept days with the goal; its achievement is the full recount's."""
-    patient, walk, _other = goals
-    with app.app_context():
-        email = db.session.scalar(
-            text(
-                "SELECT email FROM users JOIN patients ON users.id = patients.user_id "
-                "WHERE patients.id = :p"
-            ),
-            {"p": patient},
-        )
+    record, walk, _other = goals
+    patient = record.id
     clinic = Clinic(app)
-    client = clinic.login(email)
+    client = clinic.login(record.email)
     url = f"/api/v1/patients/{patient}/goals/{walk}/entries"
     with app.app_context():
-        user_id = db.session.scalar(
-            text("SELECT user_id FROM patients WHERE id = :p"), {"p": patient}
-        )
-        today = reading.patient_today(clinic._access(user_id, patient))  # the patient's own day
+        # The patient's own day, as the POST works it out.
+        today = reading.patient_today(clinic._access(record.user.id, patient))
     # Two weeks back and forth: the week before well under target, this week over it,
     # with a day of several entries and one outside the window (ignored).
     posts = [(days, "5") for days in range(8, 14)] + [(20, "500")]

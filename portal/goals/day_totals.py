@@ -10,6 +10,11 @@ Readers (an entry's new achievement, a goal's chart) read at most one row per
 day shown, however many entries a day holds: posting an entry used to add up
 its goal's last two weeks of entries, a cost that grew with every entry.
 A row whose day has no live entry left is kept at zero and skipped by readers.
+
+Derived data: only these triggers and a migration's `fill` write it, and each
+trigger fires with the `progress_entries` change that also renews the
+patient's `data_version` (portal/versions.py), so kept pages follow. A hand
+edit of this table alone would not; fix entries, never their totals.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ design requires of every request, and nothing a page does for its own sake:
   access resolution, JSON parsing. No write.
 - /floor/p/<id>/post-audited: the same plus the one audit row every access to
   a patient's information writes, committed (the design's minimum for a POST).
-- /floor/inbox-unaudited: the clinician's inbox, read and rendered exactly like
-  the real one, but without its audit rows (one per patient listed, by design).
+- /floor/inbox-unaudited: the clinician's inbox, read and rendered afresh on
+  every view (the real one is kept), without its audit event.
 
 Never served by the portal itself: `wsgi:app` does not have these routes.
 """
@@ -23,6 +23,7 @@ from flask_login import current_user, login_required
 from portal import audit, create_app
 from portal.access import Access, Scope, patient_view
 from portal.clinic import inbox as clinic_inbox
+from portal.clinic.views import inbox_lines
 
 floor = Blueprint("floor", __name__, url_prefix="/floor")
 
@@ -49,9 +50,9 @@ def post_audited(access: Access):
 @floor.get("/inbox-unaudited")
 @login_required
 def inbox_unaudited():
-    rows = clinic_inbox.inbox_rows(current_user)  # as the inbox page, minus its audit event
+    rows = clinic_inbox.inbox_rows(current_user)  # read and rendered afresh, never kept
     page = clinic_inbox.InboxPage(rows, 1, 1)
-    return render_template("clinic/inbox.html", page=page, rows=rows)
+    return render_template("clinic/inbox.html", page=page, rows=inbox_lines(rows))
 
 
 app = create_app()

@@ -149,12 +149,18 @@ def cache() -> PageCache:
 
 
 def key(access: Access, versions: Versions, template: str, inputs: Mapping[str, Hashable]) -> tuple:
-    """The one way a kept page is named (see the module's docstring)."""
+    """The one way a patient's kept page is named (see the module's docstring)."""
+    return _name(template, versions, access.viewer_key(), inputs)
+
+
+def _name(
+    template: str, versions: Hashable, viewer: Hashable, inputs: Mapping[str, Hashable]
+) -> tuple:
     return (
         template,
         request.script_root,
         versions,
-        access.viewer_key(),
+        viewer,
         str(user_locale()),
         user_zone().key,
         tuple(sorted(inputs.items())),
@@ -177,7 +183,7 @@ def page(
     A page with flashed messages waiting is rendered afresh and not kept:
     showing them consumes them.
     """
-    _set_context(access, per_request)
+    _set_context(access.actor_id, per_request)
     if "_flashes" in session:
         return Markup(render_template(template, **load()))  # noqa: S704 (autoescaped)
     name = key(access, versions, template, inputs or {})
@@ -185,6 +191,36 @@ def page(
     if kept is None:
         kept = cache().put(name, _render_to_keep(template, load))
     return fill(kept)
+
+
+def list_page(
+    viewer: tuple[int, str],
+    shown: Hashable,
+    template: str,
+    *,
+    load: Callable[[], tuple[Hashable, Mapping[str, Any]]],
+) -> tuple[Markup, Hashable]:
+    """A list of several patients' rows (the inbox), kept under what it shows.
+
+    `shown` names the list as the database does (each row with its patient's
+    data version, portal/versions.py), read by the view in one cheap query;
+    `viewer` is (user id, account kind). `load()` reads the list in full and
+    returns what that read shows with the template's context: the markup is
+    kept under what `load()` read, so a write between the two reads can never
+    leave newer rows under older versions. Returns the markup and what it
+    shows, for the view's audit event.
+    """
+    _set_context(viewer[0], None)
+    if "_flashes" in session:
+        found, context = load()
+        return Markup(render_template(template, **context)), found  # noqa: S704 (autoescaped)
+    kept = cache().get(_name(template, shown, viewer, {}))
+    if kept is None:
+        shown, context = load()
+        kept = cache().put(
+            _name(template, shown, viewer, {}), _render_to_keep(template, lambda: context)
+        )
+    return fill(kept), shown
 
 
 def render(
@@ -196,12 +232,12 @@ def render(
     **context: Any,
 ) -> str:
     """`template` rendered for this request only, its slots filled from `per_request`."""
-    _set_context(access, per_request)
+    _set_context(access.actor_id, per_request)
     return render_template(template, **context)
 
 
-def _set_context(access: Access, per_request: Mapping[str, Any] | None) -> None:
-    g.page_context = {"now": utcnow(), "actor_id": access.actor_id, **(per_request or {})}
+def _set_context(actor_id: int, per_request: Mapping[str, Any] | None) -> None:
+    g.page_context = {"now": utcnow(), "actor_id": actor_id, **(per_request or {})}
 
 
 def _render_to_keep(template: str, load: Callable[[], Mapping[str, Any]]) -> Markup:

@@ -26,7 +26,7 @@ from portal.audit.models import AuditEvent, AuditEventPatient
 from portal.audit.report import Filters, report_page
 from portal.auth.models import Discipline, User, UserKind
 from portal.careplan.models import CareTeamMember
-from portal.clinic.inbox import awaiting_patients, inbox_rows
+from portal.clinic.inbox import awaiting_patients, inbox_rows, shown
 from portal.extensions import db
 from portal.goals.models import Goal, GoalCategory, GoalStatus
 from portal.patients import Patient
@@ -274,6 +274,16 @@ def test_the_inbox_starts_from_the_panel(app, clinic):
             used = " ".join(plan)
             assert "ix_progress_entries_goal_newest" in used, plan
             assert "TEMP B-TREE FOR RIGHT PART OF ORDER BY" not in used, plan
+
+
+def test_what_an_inbox_page_shows_starts_from_the_panel(app, clinic):
+    """The kept inbox's one query per view: the page's goals and their patients' versions."""
+    with app.app_context():
+        user = db.session.get(User, clinic["clinician_id"])
+        statement, parameters = _statement_of(lambda: shown(user), "goals")
+        plan = _assert_indexed(statement, parameters, {"ix_goals_patient_waiting", "pk_patients"})
+        if db.engine.dialect.name == "postgresql":
+            assert _rows_read(plan, "goals") <= PANEL, plan
 
 
 def test_the_awaiting_flag_starts_from_the_panel(app, clinic):

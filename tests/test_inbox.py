@@ -6,13 +6,15 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, select, text, update
 
+from portal import pagecache
 from portal.audit import listed
 from portal.audit.log import patient_access_log
 from portal.audit.models import AuditEvent, AuditEventPatient
 from portal.auth.models import Discipline
-from portal.careplan.models import CareTeamMember
+from portal.careplan.models import CareTeamMember, Sensitivity
+from portal.clinic import inbox as inbox_service
 from portal.clinic.inbox import PAGE_SIZE
 from portal.extensions import db
 from portal.goals.models import Goal, GoalCategory, GoalStatus, ProgressEntry
@@ -79,9 +81,10 @@ def test_inbox_query_count_does_not_grow_with_the_panel(demo, app, count_queries
         assert response.get_data(as_text=True).count('<th scope="row"') == min(size + 1, PAGE_SIZE)
         counts[size] = counter.count
     assert counts[5] == counts[200], counts
-    # the session (with its user), the page with its total and each patient's preferences
-    # line, the chain's lock and last row, the audit event naming the page's patients
-    # (the access log's index gets them later: portal/audit/listed.py)
+    # the session (with its user), what the page shows (its goals, their patients'
+    # versions, the total: the markup is kept), the chain's lock and last row, the audit
+    # event naming the page's patients (the access log's index gets them later:
+    # portal/audit/listed.py)
     extra = chain_statements(app)
     assert counts[200] == 3 + extra, counter.statements
     kinds = [s.split()[0] for s in counter.statements]
@@ -261,6 +264,11 @@ def test_a_kept_inbox_row_changes_as_soon_as_anything_it_shows_changes(demo, app
     second = text_of(rivera.get("/clinic/inbox"))
     assert "Alexandra" in second and "Walk 40 minutes a day" in second
     assert "Walk 30 minutes a day" not in second
+    with app.app_context():  # a Core update, as the services write
+        sensitive = update(Goal).values(sensitivity=Sensitivity.BEHAVIORAL_HEALTH)
+        db.session.execute(sensitive.where(Goal.id == goal))
+        db.session.commit()
+    assert "Sensitive" in text_of(rivera.get("/clinic/inbox"))
     # The patient writes: the preview is the new message.
     alex = demo.login("alex@example.com")
     alex.submit(f"/p/{demo.alex}/goals/{goal}/messages", {"body": "Did 40 today, knee fine"})
@@ -280,3 +288,102 @@ def test_a_kept_inbox_row_is_written_in_each_readers_locale(demo, app):
     gb = text_of(rivera.get("/clinic/inbox", headers={"Accept-Language": "en-GB"}))
     assert f"Logged {day:%b} {day.day}, {day.year}:" in us
     assert f"Logged {day.day} {day:%b} {day.year}:" in gb
+
+
+def _kept_inboxes(app) -> list[tuple]:
+    """The keys of the inbox pages kept in this (test) worker's memory."""
+    return [name for name in set(pagecache.cache_of(app).keys()) if name[0] == "clinic/inbox.html"]
+
+
+def test_a_kept_inbox_page_reads_what_it_shows_and_renders_only_when_that_changed(
+    demo, app, count_queries
+):
+    """Each view reads the page's goals and their patients' data versions; the page in full
+    (messages, entries, preferences) is read and rendered only when they changed."""
+    _panel_of_size(app, demo, 60)
+    rivera = demo.login(RIVERA)
+    rivera.get("/")  # the session row is fresh
+    with count_queries() as first:
+        shown = text_of(rivera.get("/clinic/inbox"))
+    with count_queries() as again:
+        kept = text_of(rivera.get("/clinic/inbox"))
+    assert first.count == again.count + 1, (first.statements, again.statements)
+    assert any("goal_messages" in s for s in first.statements)
+    assert not any("goal_messages" in s for s in again.statements)
+    names = re.findall(r"Inbox\d+ Test", shown)
+    assert len(names) == PAGE_SIZE - 1 and re.findall(r"Inbox\d+ Test", kept) == names
+    # A new entry on one of the page's goals renews that patient's version: rendered afresh.
+    with app.app_context():
+        goal = db.session.scalar(select(Goal).where(Goal.title == "Goal 59"))
+        db.session.add(
+            ProgressEntry(
+                goal_id=goal.id,
+                patient_id=goal.patient_id,
+                entry_date=datetime.now(UTC).date(),
+                done=True,
+                note="Did it after lunch",
+                idempotency_key="kept-inbox-1",
+                fingerprint="x",
+                created_by_id=demo.users[RIVERA],
+            )
+        )
+        db.session.commit()
+    with count_queries() as changed:
+        assert "Did it after lunch" in text_of(rivera.get("/clinic/inbox"))
+    assert changed.count == first.count
+
+
+def test_a_kept_inbox_page_says_how_long_each_has_waited_on_every_view(
+    demo, app, monkeypatch, count_queries
+):
+    _panel_of_size(app, demo, 3)  # Goal 0 to Goal 2 waited 0 to 2 minutes; Alex's walk 2 hours
+    rivera = demo.login(RIVERA)
+    first = rivera.get("/clinic/inbox").get_data(as_text=True)
+    assert "2 hours</time>" in first
+    later = datetime.now(UTC) + timedelta(days=3)
+    monkeypatch.setattr(pagecache, "utcnow", lambda: later)  # the view's clock, not the data's
+    with count_queries() as counter:
+        again = rivera.get("/clinic/inbox").get_data(as_text=True)
+    assert not any("goal_messages" in s for s in counter.statements)  # the kept markup
+    waited = re.findall(r'<time datetime="[^"]+">([^<]+)</time>', again)
+    assert waited == ["3 days"] * 4, waited  # Alex's walk: 3 days and 2 hours
+    assert "2 hours</time>" not in again
+
+
+def test_a_write_between_the_two_reads_keeps_the_page_under_what_it_read(
+    demo, app, monkeypatch, count_queries
+):
+    """`shown` read the old versions; a write commits before the page is read in full.
+    The page shows the write, and is kept under the versions it was read at."""
+    rivera = demo.login(RIVERA)
+    read_page = inbox_service.read_page
+
+    def written_meanwhile(clinician, number):
+        with db.engine.connect() as other:  # another worker's request, committed in between
+            other.execute(
+                text("UPDATE patients SET given_name = 'Alexandra' WHERE id = :p"), {"p": demo.alex}
+            )
+            other.commit()
+        return read_page(clinician, number)
+
+    pagecache.cache_of(app).clear()
+    monkeypatch.setattr(inbox_service, "read_page", written_meanwhile)
+    assert "Alexandra" in text_of(rivera.get("/clinic/inbox"))
+    monkeypatch.undo()
+    with count_queries() as counter:
+        assert "Alexandra" in text_of(rivera.get("/clinic/inbox"))
+    assert not any("goal_messages" in s for s in counter.statements)  # kept, under the new
+    kept = _kept_inboxes(app)
+    assert len(kept) == 1, kept  # nothing under the versions read before the write
+
+
+def test_a_kept_inbox_page_is_one_clinicians_own(demo, app):
+    """Lee and Dr. Rivera share Alex's team; each reads their own kept page (and their own
+    "preferences updated" marks, tests/test_preferences.py)."""
+    pagecache.cache_of(app).clear()
+    rivera, lee = demo.login(RIVERA), demo.login("lee@example.com")
+    assert "Walk 30 minutes a day" in text_of(rivera.get("/clinic/inbox"))
+    assert "Walk 30 minutes a day" in text_of(lee.get("/clinic/inbox"))
+    kept = _kept_inboxes(app)
+    assert len(kept) == 2, kept
+    assert {k[3][0] for k in kept} == {demo.users[RIVERA], demo.users["lee@example.com"]}

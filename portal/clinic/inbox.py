@@ -2,8 +2,14 @@
 
 The query starts from the clinician's panel (`access.CARE_TEAM_PATIENTS`) and
 reads each patient's waiting goals through `ix_goals_patient_waiting`, so its
-cost follows the panel, not the clinic. A page is one query and one audit
-event naming the patients it shows.
+cost follows the panel, not the clinic. A page is one audit event naming the
+patients it shows.
+
+A view first reads what its page shows as the database names it (`shown`: the
+goals in order, each with its patient's `data_version`, and the total), and
+the page is kept under that (portal/clinic/views.py). Every row's content is
+the patient's data, so any write to it, by whatever path, renews the version
+(portal/versions.py) and the next view renders afresh (`read_page`).
 """
 
 from __future__ import annotations
@@ -15,7 +21,6 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Select, bindparam, func, select
 
-from portal import audit
 from portal.access import CARE_TEAM_PATIENTS, care_team_params
 from portal.auth.models import User
 from portal.db import named_rows
@@ -56,6 +61,23 @@ class Preview(NamedTuple):
     entry_day: date | None
 
 
+class Shown(NamedTuple):
+    """What a page of the inbox shows, as the database names it: the key its markup is kept by.
+
+    Everything a row writes (the patient's name and plan, the goal, its newest message
+    and entry, the preferences line and whether this clinician has seen it) is that
+    patient's data, and any write to it renews the patient's `data_version`.
+    """
+
+    number: int
+    total: int  # goals waiting in all (the tab's count, the page links)
+    goals: tuple[tuple[int, int, int], ...]  # (goal, patient, patient's data_version), in order
+
+    @property
+    def patient_ids(self) -> list[int]:
+        return [patient_id for _goal, patient_id, _version in self.goals]
+
+
 @dataclass(frozen=True)
 class InboxPage:
     rows: list[InboxRow]
@@ -72,24 +94,34 @@ class InboxPage:
         return self.number + 1 if self.number < self.pages else None
 
 
-def inbox_page(clinician: User, page: int = 1) -> InboxPage:
-    """One page of waiting goals, oldest first, audited as one list event.
+def shown(clinician: User, page: int = 1) -> Shown:
+    """What a page shows (one query), NOT audited: the view audits the page it serves.
 
     A page past the end (replies emptied it) shows the last page instead; only
     then do two more queries run.
     """
     number = min(max(page, 1), LAST_PAGE)
-    rows, total = _page(clinician, number)
-    if not rows and number > 1:
+    found = _shown(clinician, number)
+    if not found.goals and number > 1:
         total = db.session.scalar(_COUNT, care_team_params(clinician))
-        number = _pages(total or 0)
-        rows, total = _page(clinician, number)
-    audit.record_list(clinician.id, "goal_inbox", (row.patient_id for row in rows))
-    return InboxPage(rows, number, _pages(total), total or 0)
+        found = _shown(clinician, _pages(total or 0))
+    return found
+
+
+def read_page(clinician: User, number: int) -> tuple[Shown, InboxPage]:
+    """Page `number` in full, NOT audited, with what it shows as read now.
+
+    A write between `shown()` and this read makes the two differ: the markup is
+    then kept under what this read found, never under the older versions.
+    """
+    rows, total, versions = _page(clinician, number)
+    goals = zip((r.goal_id for r in rows), (r.patient_id for r in rows), versions, strict=True)
+    found = Shown(number, total, tuple(goals))
+    return found, InboxPage(rows, number, _pages(total), total)
 
 
 def inbox_rows(clinician: User, page: int = 1) -> list[InboxRow]:
-    """A page's rows, NOT audited: `inbox_page()` is the way in (benchmarks measure this alone)."""
+    """A page's rows, NOT audited: the inbox view is the way in (benchmarks measure this alone)."""
     return _page(clinician, page)[0]
 
 
@@ -122,15 +154,30 @@ _TOTALS = {
 }
 
 
-def _page_statement(total: Any) -> Select:
-    """The page: its goals sorted and cut first, names joined to those 50 only."""
-    cut = (
+def _cut(total: Any) -> Any:
+    """A page's goals (with the total), sorted and cut before anything is joined to them."""
+    return (
         _WAITING_GOALS.add_columns(total.label("total"))
         .order_by(Goal.awaiting_reply_since, Goal.id)
         .limit(bindparam("limit"))
         .offset(bindparam("offset"))
         .subquery("page")
     )
+
+
+def _shown_statement(total: Any) -> Select:
+    """What a page shows: its goals in order, each patient's data version, the total."""
+    cut = _cut(total)
+    return (
+        select(cut.c.id, cut.c.patient_id, Patient.data_version, cut.c.total)
+        .join(Patient, Patient.id == cut.c.patient_id)
+        .order_by(cut.c.awaiting_reply_since, cut.c.id)
+    )
+
+
+def _page_statement(total: Any) -> Select:
+    """The page: its goals sorted and cut first, names joined to those 50 only."""
+    cut = _cut(total)
     # The preview rides along in the same query: the newest message by its key, the
     # newest entry through ix_progress_entries_goal_newest (no query per row).
     newest_entry = (
@@ -148,6 +195,7 @@ def _page_statement(total: Any) -> Select:
             Patient.family_name,
             Patient.plan_version,
             Patient.plan_agreed_version,
+            Patient.data_version,
             GoalMessage.body.label("message_body"),
             GoalMessage.from_team.label("message_from_team"),
             GoalMessage.created_at.label("message_at"),
@@ -167,6 +215,7 @@ def _page_statement(total: Any) -> Select:
 
 
 _PAGES = {dialect: _page_statement(total) for dialect, total in _TOTALS.items()}
+_SHOWN = {dialect: _shown_statement(total) for dialect, total in _TOTALS.items()}
 _AWAITING = (
     select(Goal.patient_id, func.count())
     .select_from(_TEAM)
@@ -176,20 +225,30 @@ _AWAITING = (
 )
 
 
-def _read(params: dict) -> list:
+def _read(params: dict, statements: dict[str, Select] = _PAGES) -> list:
     """The page query's rows. Run on the session's connection (Core): its columns are plain
     values, and the ORM's result machinery cost a fifth of reading them. The session is
     flushed first, as its own execute would: reply and next reads after a reply."""
     db.session.flush()
     connection = db.session.connection()
-    return named_rows(connection.execute(_PAGES[connection.dialect.name], params))
+    return named_rows(connection.execute(statements[connection.dialect.name], params))
 
 
-def _page(clinician: User, number: int) -> tuple[list[InboxRow], int]:
-    params = {**care_team_params(clinician), "limit": PAGE_SIZE}
-    rows = _read({**params, "offset": (number - 1) * PAGE_SIZE})
+def _params(clinician: User, number: int) -> dict[str, Any]:
+    offset = (number - 1) * PAGE_SIZE
+    return {**care_team_params(clinician), "limit": PAGE_SIZE, "offset": offset}
+
+
+def _shown(clinician: User, number: int) -> Shown:
+    rows = _read(_params(clinician, number), _SHOWN)
+    goals = tuple((r.id, r.patient_id, r.data_version) for r in rows)
+    return Shown(number, rows[0].total if rows else 0, goals)
+
+
+def _page(clinician: User, number: int) -> tuple[list[InboxRow], int, list[int]]:
+    rows = _read(_params(clinician, number))
     items = [_row(r) for r in rows]
-    return items, (rows[0].total if rows else 0)
+    return items, (rows[0].total if rows else 0), [r.data_version for r in rows]
 
 
 def next_waiting(clinician: User) -> InboxRow | None:

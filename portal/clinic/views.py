@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Container
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import NamedTuple
 
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user, login_required
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
+from portal import audit, pagecache
 from portal.clinic import inbox as inbox_service
 from portal.clinic import services
 from portal.goals.text import waited
+from portal.pagecache import register_slot
 from portal.when import user_locale
 
 bp = Blueprint("clinic", __name__, url_prefix="/clinic")
@@ -44,23 +46,30 @@ def panel():
 
 @bp.get("/inbox")
 def inbox():
-    """Oldest first, with how long each has waited; a reply from anyone clears it."""
+    """Oldest first, with how long each has waited; a reply from anyone clears it.
+
+    Kept: the page's markup is rendered once per worker for what it shows
+    (`inbox_service.shown`, one query of ids and versions), and only how long
+    each goal has waited is written per view, from the time in its markup.
+    """
     # A page that is not a number shows the first page: never a 500 for a hand-edited URL.
-    page = inbox_service.inbox_page(current_user, request.args.get("page", 1, type=int))
-    return render_template(
-        "clinic/inbox.html",
-        page=page,
-        rows=inbox_lines(page.rows),
-        inbox_count=page.total,
-    )
+    shown = inbox_service.shown(current_user, request.args.get("page", 1, type=int))
+
+    def load() -> tuple[inbox_service.Shown, dict]:
+        found, page = inbox_service.read_page(current_user, shown.number)
+        return found, {"page": page, "rows": inbox_lines(page.rows), "inbox_count": page.total}
+
+    viewer = (current_user.id, str(current_user.kind))
+    markup, served = pagecache.list_page(viewer, shown, "clinic/inbox.html", load=load)
+    audit.record_list(current_user.id, "goal_inbox", served.patient_ids)
+    return markup
 
 
 class InboxLine(NamedTuple):
-    """A row as the inbox template writes it: its kept cells, and when and how long it waited."""
+    """A row as the inbox template writes it: its kept cells, and since when it has waited."""
 
     cells: Markup
-    since: str  # ISO 8601, for <time datetime>
-    waited: str  # "3 hours", worked out on this view
+    since: str  # ISO 8601: <time datetime>, and the `waited` slot's value
 
 
 def inbox_lines(rows: list[inbox_service.InboxRow]) -> list[InboxLine]:
@@ -71,11 +80,15 @@ def inbox_lines(rows: list[inbox_service.InboxRow]) -> list[InboxLine]:
     an inbox view (py-spy on a gunicorn worker under wrk).
     """
     cells = row_cells()
-    now = datetime.now(UTC)
-    return [
-        InboxLine(cells(row), row.waiting_since.isoformat(), waited(row.waiting_since, now))
-        for row in rows
-    ]
+    return [InboxLine(cells(row), row.waiting_since.isoformat()) for row in rows]
+
+
+def _waited(since: str, context: dict) -> str:
+    """The `waited` slot: how long, in words, worked out on every view of a kept page."""
+    return str(escape(waited(datetime.fromisoformat(since), context["now"])))
+
+
+register_slot("waited", _waited)
 
 
 def row_cells() -> Callable[[inbox_service.InboxRow], Markup]:

@@ -265,3 +265,41 @@ def test_the_migration_seals_the_rows_written_before_the_chain():
             db.engine.dispose()
     finally:
         drop()
+
+
+def test_rows_written_together_are_sealed_in_order_in_one_statement(app, clinic, count_queries):
+    """A request that audits several rows (a caregiver's list of the people they help) writes
+    them as one statement whatever their number, each sealed after the one before."""
+    from datetime import UTC, datetime
+
+    from portal.audit import chain
+    from tests.conftest import chain_statements
+
+    _made, doctor, _nurse, patient = clinic
+    rows = [
+        {
+            "at": datetime.now(UTC),
+            "actor_id": doctor.id,
+            "relation": "care_team",
+            "patient_id": patient.id,
+            "action": "read",
+            "object_type": f"probe {n}",
+            "object_id": n,
+            "session_id": None,
+            "client_addr": None,
+        }
+        for n in range(3)
+    ]
+    before = _rows(app)
+    with app.app_context(), count_queries() as counter:
+        chain.write(db.session.connection(), rows)
+        db.session.commit()
+    assert counter.count == 1 + chain_statements(app), counter.statements
+    with app.app_context():
+        written = db.session.scalars(
+            select(AuditEvent.object_type).order_by(AuditEvent.id.desc()).limit(3)
+        ).all()
+    assert written == ["probe 2", "probe 1", "probe 0"]
+    assert _rows(app) == before + 3
+    code, output = _verify(app)
+    assert code == 0, output

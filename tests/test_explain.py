@@ -346,16 +346,26 @@ def test_the_audit_report_reads_through_an_index(app, clinic, by):
 
 
 def test_sealing_reads_only_the_last_row(app, clinic):
-    """The chain's one read per audited request: the newest row, by primary key."""
+    """The chain's one read per audited row: the newest row, by primary key."""
+    row = {"at": datetime.now(UTC), "actor_id": clinic["clinician_id"], "relation": "self"}
+    row |= {"patient_id": None, "action": "read", "object_type": "probe", "object_id": None}
+    row |= {"session_id": None, "client_addr": None}
     with app.app_context():
         connection = db.session.connection()
-        statement, parameters = _statement_of(
-            lambda: chain.lock_and_read_head(connection), "audit_events"
-        )
         if db.engine.dialect.name == "sqlite":
-            # The rowid backwards, stopping at the first row: no sort, no temporary tree.
-            assert _sqlite_plan(statement, parameters) == ["SCAN audit_events"]
+            # Read by the row's own INSERT: the rowid backwards, stopping at the first row,
+            # for the id and the mac. No sort, no temporary tree.
+            with _captured() as seen:
+                chain.write(connection, [row])
+            [(statement, parameters)] = seen
+            assert statement.startswith("INSERT INTO audit_events")
+            plan = _sqlite_plan(statement, parameters)
+            assert [d for d in plan if "audit_events" in d] == ["SCAN audit_events"] * 3, plan
+            assert not [d for d in plan if "TEMP B-TREE" in d], plan
         else:
+            statement, parameters = _statement_of(
+                lambda: chain.lock_and_read_head(connection), "audit_events"
+            )
             nodes = _postgres_nodes(statement, parameters)
             assert _rows_read(nodes, "audit_events") == 1, nodes
         db.session.rollback()

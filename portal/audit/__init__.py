@@ -20,11 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from flask import g, has_request_context, request
 from flask_login import current_user
-from sqlalchemy import bindparam, event, insert, select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 
 from portal.audit import chain
-from portal.audit.models import AuditEvent
 from portal.db import utcnow
 from portal.extensions import db
 from portal.patients import Patient
@@ -38,7 +37,6 @@ FORM_ERRORS = "form_errors"  # a form shown again with its errors: what the net 
 _log = logging.getLogger(__name__)  # not `log`: portal.audit.log is a module
 
 _PENDING = "audit_pending"
-_INSERT = insert(AuditEvent.__table__)
 _EXISTS = select(Patient.id).where(Patient.id == bindparam("pid"))
 _KEPT = "audit_kept"  # on flask.g: rows that survive the request's rollback
 _STARTED = "audit_session_started"  # on flask.g: a session this request signed in with
@@ -230,11 +228,8 @@ def _write_pending(session: Session) -> None:
     session.flush()  # the ORM's own writes first: the chain's lock is the last one taken
     context = _request_context()
     rows = [{**context, **row} for row, _ in pending]
-    connection = session.connection()
-    chain.chain(rows, chain.lock_and_read_head(connection))
-    # One row (the usual page view) as a plain INSERT, not executemany. A list
-    # event's patients reach the access log's index later (portal/audit/listed.py).
-    connection.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
+    # A list event's patients reach the access log's index later (portal/audit/listed.py).
+    chain.write(session.connection(), rows)
 
 
 _SAVEPOINTS = "audit_savepoints"  # id(savepoint) -> rows queued when it began

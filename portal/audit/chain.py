@@ -4,13 +4,18 @@ mac(n) = HMAC-SHA256(AUDIT_KEY, mac(n-1) + "\\n" + canonical(row n)), and row n'
 id is row n-1's id + 1. Whoever can write to the database but does not hold the
 key cannot edit, delete or insert a row without breaking the chain at that row
 (`verify`). Rows are sealed in one order even when many requests commit at
-once: the writer first takes the chain's lock (PostgreSQL: a transaction-scoped
-advisory lock, so several app processes queue; SQLite: the database's write
-lock, BEGIN IMMEDIATE), then reads the last row's id and mac, then inserts.
-The lock ends with the transaction's commit.
+once (`write`):
 
-Cost per audited request: one more statement on SQLite (reading the last row),
-two on PostgreSQL (the lock and the last row), both by primary key.
+- PostgreSQL: the writer takes the chain's lock (a transaction-scoped advisory
+  lock, so several app processes queue), reads the last row's id and mac, then
+  inserts. Two statements more than the INSERT.
+- SQLite: each row's INSERT numbers and seals it itself, from the last row it
+  reads (`INSERT ... SELECT`, the HMAC by `audit_seal`, a function registered
+  on every connection, whose key never enters the SQL). SQLite takes the write
+  lock before a writing statement reads anything, so concurrent writers queue
+  on it. No statement more than the INSERT.
+
+The lock ends with the transaction's commit.
 """
 
 from __future__ import annotations
@@ -18,13 +23,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, bindparam, event, func, insert, select, text
+from sqlalchemy.engine import Engine
 
 from portal.audit import listed as listed_index
 from portal.audit.models import AuditEvent, AuditEventPatient
@@ -44,8 +51,8 @@ SEALED = (
     "client_addr",
     "path",
 )
-# What sealing adds to a transaction that writes audit rows: the lock, the last row.
-EXTRA_STATEMENTS = {"sqlite": 1, "postgresql": 2}
+# What sealing adds to a transaction that writes one audit row: the lock, the last row.
+EXTRA_STATEMENTS = {"sqlite": 0, "postgresql": 2}
 _LOCK_KEY = 0x617564697400  # "audit\0": the one advisory lock the chain takes
 _HEAD = select(AuditEvent.id, AuditEvent.mac).order_by(AuditEvent.id.desc()).limit(1)
 
@@ -68,15 +75,63 @@ def seal(row: dict[str, Any], previous_mac: str, key: bytes | None = None) -> st
 
 
 def lock_and_read_head(connection: Connection) -> tuple[int, str]:
-    """Take the chain's lock for this transaction; the last row's (id, mac), or (0, '')."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-    elif connection.dialect.name == "sqlite":
-        dbapi = connection.connection.dbapi_connection
-        if not dbapi.in_transaction:  # no write yet: take the write lock before reading
-            dbapi.execute("BEGIN IMMEDIATE")
+    """PostgreSQL: take the chain's lock for this transaction; the last row's (id, mac), or (0, '').
+
+    (SQLite needs neither: its INSERT reads the last row under the write lock, `write`.)
+    """
+    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
     head = connection.execute(_HEAD).first()
     return (head.id, head.mac) if head else (0, "")
+
+
+def write(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Number, seal and insert `rows` after the trail's last row, in this transaction."""
+    if connection.dialect.name == "sqlite":
+        # Several rows (a caregiver's list of the people they help) are one executemany:
+        # each execution reads the row the one before it wrote.
+        params = [_sealed_params(row) for row in rows]
+        connection.execute(_SEALED_INSERT, params[0] if len(params) == 1 else params)
+        return
+    chain(rows, lock_and_read_head(connection))
+    # One row (the usual page view) as a plain INSERT, not executemany.
+    connection.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
+
+
+def _sealed_params(row: dict[str, Any]) -> dict[str, Any]:
+    """`row`'s columns after the id, and their sealed JSON as `seal` writes it after the id."""
+    values = {c: row.get(c) for c in SEALED[1:]}
+    rest = json.dumps([_canonical(values[c]) for c in SEALED[1:]], separators=(",", ":"))
+    return {**values, "sealed_rest": rest}
+
+
+def _seal_in_sqlite(previous_mac: str, row_id: int, rest: str) -> str:
+    """`audit_seal(mac, id, rest)`: `seal` of the row whose JSON after its id is `rest`."""
+    message = f"{previous_mac}\n[{row_id},{rest[1:]}".encode()
+    return hmac.new(_key(), message, hashlib.sha256).hexdigest()
+
+
+@event.listens_for(Engine, "connect")
+def _register_seal(dbapi_connection: Any, _record: Any) -> None:
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.create_function("audit_seal", 3, _seal_in_sqlite)
+
+
+_TABLE = AuditEvent.__table__
+_INSERT = insert(_TABLE)
+_LAST_ID = func.coalesce(
+    select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(1).scalar_subquery(), 0
+)
+_LAST_MAC = func.coalesce(
+    select(AuditEvent.mac).order_by(AuditEvent.id.desc()).limit(1).scalar_subquery(), ""
+)
+_SEALED_INSERT = _INSERT.from_select(
+    ["id", *SEALED[1:], "mac"],
+    select(
+        (_LAST_ID + 1).label("id"),
+        *(bindparam(c, type_=_TABLE.c[c].type) for c in SEALED[1:]),
+        func.audit_seal(_LAST_MAC, _LAST_ID + 1, bindparam("sealed_rest")).label("mac"),
+    ),
+)
 
 
 def chain(rows: Sequence[dict[str, Any]], head: tuple[int, str]) -> tuple[int, str]:

@@ -303,3 +303,21 @@ def test_rows_written_together_are_sealed_in_order_in_one_statement(app, clinic,
     assert _rows(app) == before + 3
     code, output = _verify(app)
     assert code == 0, output
+
+
+def test_the_sqlite_seal_function_seals_only_the_rows_being_written(app, clinic):
+    """On SQLite `audit_seal` lives on the app's own connections: SQL reaching one of them
+    (through a flaw, or a statement run by hand in `flask shell`) cannot use it to forge a
+    seal. PostgreSQL has no such function: the app seals in Python."""
+    with app.app_context():
+        last = db.session.scalar(select(AuditEvent.mac).order_by(AuditEvent.id.desc()).limit(1))
+        forged = text("SELECT audit_seal(:mac, 999999, :rest)")
+        rest = '["2026-01-01T00:00:00.000000Z",1,"self",1,"read","care_plan",1,null,null,null,null]'
+        with pytest.raises(DBAPIError) as refused:
+            db.session.execute(forged, {"mac": last, "rest": rest})
+        db.session.rollback()
+        sqlite = db.engine.dialect.name == "sqlite"
+    if sqlite:
+        assert "user-defined function raised exception" in str(refused.value)
+    else:
+        assert "audit_seal" in str(refused.value)  # does not exist

@@ -11,7 +11,8 @@ once (`write`):
   inserts. Two statements more than the INSERT.
 - SQLite: each row's INSERT numbers and seals it itself, from the last row it
   reads (`INSERT ... SELECT`, the HMAC by `audit_seal`, a function registered
-  on every connection, whose key never enters the SQL). SQLite takes the write
+  on every connection, whose key never enters the SQL and which seals only the
+  rows `write` is inserting at that moment). SQLite takes the write
   lock before a writing statement reads anything, so concurrent writers queue
   on it. No statement more than the INSERT.
 
@@ -24,6 +25,7 @@ import hashlib
 import hmac
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -90,7 +92,11 @@ def write(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
         # Several rows (a caregiver's list of the people they help) are one executemany:
         # each execution reads the row the one before it wrote.
         params = [_sealed_params(row) for row in rows]
-        connection.execute(_SEALED_INSERT, params[0] if len(params) == 1 else params)
+        _writing.rows = {p["sealed_rest"] for p in params}
+        try:
+            connection.execute(_SEALED_INSERT, params[0] if len(params) == 1 else params)
+        finally:
+            _writing.rows = None
         return
     chain(rows, lock_and_read_head(connection))
     # One row (the usual page view) as a plain INSERT, not executemany.
@@ -104,8 +110,20 @@ def _sealed_params(row: dict[str, Any]) -> dict[str, Any]:
     return {**values, "sealed_rest": rest}
 
 
+# The rows `write` is inserting on this thread, the only ones `audit_seal` seals. Any
+# other call (SQL that found its way into a statement) is refused: the function is no
+# oracle for sealing rows the app did not write.
+_writing = threading.local()
+
+
+class NotWriting(Exception):
+    """`audit_seal` was called for a row `write` is not inserting."""
+
+
 def _seal_in_sqlite(previous_mac: str, row_id: int, rest: str) -> str:
     """`audit_seal(mac, id, rest)`: `seal` of the row whose JSON after its id is `rest`."""
+    if rest not in (getattr(_writing, "rows", None) or ()):
+        raise NotWriting("audit_seal seals only the rows the audit trail is writing")
     message = f"{previous_mac}\n[{row_id},{rest[1:]}".encode()
     return hmac.new(_key(), message, hashlib.sha256).hexdigest()
 

@@ -212,11 +212,24 @@ def test_posted_entries_count_in_the_goal_page_at_once(app, goals):
         assert reading.entry_rows([goal], day) == {walk: [(day, Decimal("20.00"), False)]}
 
 
-def test_the_posts_achievement_counts_every_kept_day_in_its_window(app, goals):
+@pytest.mark.parametrize(
+    ("measure", "low", "outside", "high", "several", "expected"),
+    [
+        # A day's entries add up: the week before under target, this week over it.
+        ("minutes", "5", "500", "30", ("30", "1"), "achieved"),
+        # A day's entries average: 8 hours every day, also the day logged three times
+        # (added up, that day would read 24 and the week "improving").
+        ("sleep_hours", "8", "20", "8", ("8", "8"), "no_change"),
+    ],
+)
+def test_the_posts_achievement_counts_every_kept_day_in_its_window(
+    app, measure, low, outside, high, several, expected
+):
     """The POST reads the kept days with the goal; its achievement is the full recount's."""
-    record, walk, _other = goals
-    patient = record.id
     clinic = Clinic(app)
+    record = clinic.patient()
+    walk = clinic.goal(record, "Kept days", measure=measure)
+    patient = record.id
     client = clinic.login(record.email)
     url = f"/api/v1/patients/{patient}/goals/{walk}/entries"
     with app.app_context():
@@ -224,8 +237,8 @@ def test_the_posts_achievement_counts_every_kept_day_in_its_window(app, goals):
         today = reading.patient_today(clinic._access(record.user.id, patient))
     # Two weeks back and forth: the week before well under target, this week over it,
     # with a day of several entries and one outside the window (ignored).
-    posts = [(days, "5") for days in range(8, 14)] + [(20, "500")]
-    posts += [(days, "30") for days in range(1, 7)] + [(3, "30"), (3, "1")]
+    posts = [(days, low) for days in range(8, 14)] + [(20, outside)]
+    posts += [(days, high) for days in range(1, 7)] + [(3, value) for value in several]
     for n, (days_ago, value) in enumerate(posts):
         day = (today - timedelta(days=days_ago)).isoformat()
         response = client.api(
@@ -240,5 +253,5 @@ def test_the_posts_achievement_counts_every_kept_day_in_its_window(app, goals):
         stored = goal.achievement
         entries_module.refresh_achievement(goal, today)  # the recount, from every entry
         assert goal.achievement is stored
-        assert stored.value not in ("in_progress", "no_change"), stored
+        assert stored.value == expected, stored
         db.session.rollback()

@@ -84,7 +84,7 @@ def _progress_json(prog) -> dict[str, Any]:
     }
 
 
-def entry_json(entry: ProgressEntry) -> dict[str, Any]:
+def entry_json(entry: ProgressEntry | entries.StoredEntry) -> dict[str, Any]:
     """An entry as `m.Entry`."""
     return {
         "id": entry.id,

@@ -10,9 +10,9 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, func, select, update
 from werkzeug.exceptions import NotFound
@@ -49,6 +49,39 @@ class IdempotencyConflict(GoalError):
     """The idempotency key was already used for a different entry."""
 
 
+class StoredEntry(NamedTuple):
+    """An entry as logging stored or found it: its columns, read-only.
+
+    Not an ORM object: nothing changes it after the INSERT, and building one
+    (its instrumented state, an attribute event per column) took 29 us of an
+    entry POST against 1 us for this. Its fields are `progress_entries`'
+    columns, in order (checked below, so a new column cannot be forgotten here).
+    """
+
+    id: int
+    goal_id: int
+    patient_id: int
+    entry_date: date
+    value: Decimal | None
+    done: bool | None
+    note: str
+    feeling: int | None
+    idempotency_key: str
+    fingerprint: str
+    created_at: datetime
+    created_by_id: int | None
+    updated_at: datetime | None
+    deleted_at: datetime | None
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+if StoredEntry._fields != tuple(c.key for c in ProgressEntry.__table__.c):
+    raise RuntimeError("StoredEntry must have progress_entries' columns, in order")
+
+
 # -- progress entries --------------------------------------------------------
 
 
@@ -77,7 +110,7 @@ def _fingerprint(goal_id: int, data: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
-def _replay(access: Access, entry: ProgressEntry, fingerprint: str) -> ProgressEntry:
+def _replay(access: Access, entry: StoredEntry, fingerprint: str) -> StoredEntry:
     if entry.fingerprint != fingerprint:
         raise IdempotencyConflict(
             "This entry was already saved with different details. Reload the page and log it again."
@@ -86,7 +119,7 @@ def _replay(access: Access, entry: ProgressEntry, fingerprint: str) -> ProgressE
     return entry
 
 
-def _by_key(patient_id: int, key: str) -> ProgressEntry | None:
+def _by_key(patient_id: int, key: str) -> StoredEntry | None:
     row = (
         db.session.connection()
         .execute(_ENTRY_BY_KEY, {"pid": patient_id, "key": key})
@@ -170,10 +203,13 @@ class _GoalRow:
             setattr(self, name, row[name])
 
 
-def _entry_of(row: Mapping[str, Any] | None) -> ProgressEntry | None:
+def _entry_of(row: Mapping[str, Any] | None) -> StoredEntry | None:
     if row is None or row["e_id"] is None:
         return None
-    return ProgressEntry(**{c.key: row[f"e_{c.key}"] for c in ProgressEntry.__table__.c})
+    return StoredEntry._make(row[name] for name in _ENTRY_NAMES)
+
+
+_ENTRY_NAMES = tuple(f"e_{name}" for name in StoredEntry._fields)
 
 
 def _insert_entry() -> Any:
@@ -200,18 +236,19 @@ def _window_achievement(
         total = sums.setdefault(values.entry_date, [Decimal(0), 0])
         total[0] += values.value
         total[1] += 1
-    rows = []
-    for day, (total, count) in sums.items():
-        value = total / count if measure.daily == "mean" else total
-        rows.append((day, value, False))
-    return calc.achievement(
-        measure, goal.target_value, goal.frequency, calc.by_day(measure, rows), today
-    )
+    # Each kept day is already one total: its Day directly (calc.by_day would group
+    # rows that are already grouped, half of this function's time).
+    mean = measure.daily == "mean"
+    by_day = {
+        day: calc.Day(day, total / count if mean else total, False, True)
+        for day, (total, count) in sums.items()
+    }
+    return calc.achievement(measure, goal.target_value, goal.frequency, by_day, today)
 
 
 def add_entry(
     access: Access, goal_id: int, data: Mapping[str, Any], key: Any
-) -> tuple[ProgressEntry, bool]:
+) -> tuple[StoredEntry, bool]:
     """Log progress once per idempotency key; returns (entry, whether it is new).
 
     The same key with the same details returns the stored entry; with other
@@ -259,20 +296,23 @@ def add_entry(
     # retried entry shares the first one's digest (same key), so it needs no
     # undoing if this turns out to be a retry.
     digest(access, goal.id, team, now)
-    entry = ProgressEntry(
-        goal_id=goal.id,
-        patient_id=access.patient_id,
-        idempotency_key=key,
-        fingerprint=fingerprint,
-        created_at=now,
-        created_by_id=access.actor_id,
-        updated_at=None,
-        deleted_at=None,
-        **asdict(values),
-    )
-    fields = {c.key: getattr(entry, c.key) for c in ProgressEntry.__table__.c if c.key != "id"}
-    entry.id = db.session.connection().execute(_insert_entry(), fields).scalar()
-    if entry.id is None:
+    fields = {
+        "goal_id": goal.id,
+        "patient_id": access.patient_id,
+        "entry_date": values.entry_date,
+        "value": values.value,
+        "done": values.done,
+        "note": values.note,
+        "feeling": values.feeling,
+        "idempotency_key": key,
+        "fingerprint": fingerprint,
+        "created_at": now,
+        "created_by_id": access.actor_id,
+        "updated_at": None,
+        "deleted_at": None,
+    }
+    entry_id = db.session.connection().execute(_insert_entry(), fields).scalar()
+    if entry_id is None:
         winner = _by_key(access.patient_id, key)
         if winner is None or winner.goal_id != goal.id:
             raise IdempotencyConflict("This key was already used for another entry.")
@@ -281,8 +321,8 @@ def add_entry(
         db.session.connection().execute(
             _GOAL_AFTER_ENTRY, {"gid": goal.id, "achievement": achievement, "now": now}
         )
-    audit.record(access, "create", "progress_entry", entry.id)
-    return entry, True
+    audit.record(access, "create", "progress_entry", entry_id)
+    return StoredEntry(entry_id, **fields), True
 
 
 def get_entry(access: Access, goal_id: int, entry_id: int) -> ProgressEntry:

@@ -1,12 +1,15 @@
 """Kept pages: rendered once per version of their data and viewer, completed per request.
 
-A patient's busiest pages (the plan, a goal) are kept in the worker's memory
-under a key built here, and only here, from:
+A patient's busiest pages (the plan, a goal) and the clinician's inbox are
+kept in the worker's memory under a key built here, and only here, from:
 
 - the versions the database keeps (`Versions`, see portal/versions.py): any
-  write to the patient's data, or to anyone's shown name, gives new ones;
+  write to the patient's data, or to anyone's shown name, gives new ones; a
+  list of several patients (`list_page`) is named by each row's patient's
+  data version;
 - the viewer (`Access.viewer_key()`: who looks, as which relation and team
-  role, with which scopes), so one viewer's page is never served to another;
+  role, with which scopes; for a list, the user and account kind), so one
+  viewer's page is never served to another;
 - how the reader writes dates and times: the locale negotiated from the
   browser's Accept-Language and the user's time zone (portal/when.py), so one
   viewer reading in en-US and en-GB never gets the other's markup;

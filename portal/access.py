@@ -28,6 +28,7 @@ from portal.careplan.models import CareTeamMember
 from portal.db import utcnow
 from portal.extensions import db, login_manager
 from portal.patients import Patient
+from portal.prepared import Prepared
 
 
 class Relation(enum.StrEnum):
@@ -239,7 +240,9 @@ _RELATIONS = (
     .outerjoin(_PATIENT_USER, _PATIENT_USER.id == Patient.user_id)
     .outerjoin(Grant, active_grant(Patient.id, bindparam("uid"), bindparam("now")))
 )
-_RELATION = _RELATIONS.where(Patient.id == bindparam("pid")).order_by(Grant.id.desc()).limit(1)
+_RELATION = Prepared(
+    _RELATIONS.where(Patient.id == bindparam("pid")).order_by(Grant.id.desc()).limit(1)
+)
 # The same rows for several patients at once: the newest running grant wins, as above.
 _RELATION_MANY = _RELATIONS.where(Patient.id.in_(bindparam("pids", expanding=True))).order_by(
     Patient.id, Grant.id.desc()
@@ -274,7 +277,7 @@ def resolve(user: User, patient_id: int) -> Access | None:
         return None
     now = utcnow()
     params = {"pid": patient_id, "uid": user.id, "now": now}
-    row = db.session.connection().execute(_RELATION, params).first()
+    row = _RELATION.first(db.session.connection(), params)
     if row is None:
         return None
     return _access(user, row, now)

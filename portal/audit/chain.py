@@ -37,6 +37,7 @@ from sqlalchemy.engine import Engine
 
 from portal.audit import listed as listed_index
 from portal.audit.models import AuditEvent, AuditEventPatient
+from portal.prepared import Prepared
 
 # Every column but the mac, in the order the seal reads them.
 SEALED = (
@@ -94,7 +95,7 @@ def write(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
         params = [_sealed_params(row) for row in rows]
         _writing.rows = {p["sealed_rest"] for p in params}
         try:
-            connection.execute(_SEALED_INSERT, params[0] if len(params) == 1 else params)
+            _SEALED_INSERT.execute(connection, params[0] if len(params) == 1 else params)
         finally:
             _writing.rows = None
         return
@@ -142,13 +143,15 @@ _LAST_ID = func.coalesce(
 _LAST_MAC = func.coalesce(
     select(AuditEvent.mac).order_by(AuditEvent.id.desc()).limit(1).scalar_subquery(), ""
 )
-_SEALED_INSERT = _INSERT.from_select(
-    ["id", *SEALED[1:], "mac"],
-    select(
-        (_LAST_ID + 1).label("id"),
-        *(bindparam(c, type_=_TABLE.c[c].type) for c in SEALED[1:]),
-        func.audit_seal(_LAST_MAC, _LAST_ID + 1, bindparam("sealed_rest")).label("mac"),
-    ),
+_SEALED_INSERT = Prepared(
+    _INSERT.from_select(
+        ["id", *SEALED[1:], "mac"],
+        select(
+            (_LAST_ID + 1).label("id"),
+            *(bindparam(c, type_=_TABLE.c[c].type) for c in SEALED[1:]),
+            func.audit_seal(_LAST_MAC, _LAST_ID + 1, bindparam("sealed_rest")).label("mac"),
+        ),
+    )
 )
 
 

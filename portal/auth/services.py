@@ -20,6 +20,7 @@ from portal.auth.models import AuthSession, Discipline, User, UserKind
 from portal.db import utcnow
 from portal.extensions import db
 from portal.mail import outbox
+from portal.prepared import Prepared
 
 # Touch last_seen_at at most this often: idle timeouts are accurate to a
 # minute, and most requests write nothing for the session.
@@ -289,7 +290,7 @@ def complete_sign_in(pending: PendingSignIn) -> str | None:
     return token
 
 
-_LIVE_SESSION = (
+_LIVE_SESSION = Prepared(
     select(
         AuthSession.id,
         AuthSession.created_at,
@@ -315,7 +316,7 @@ _LIVE_SESSION = (
 
 def check_session(token: str, user_id: str) -> SessionCheck:
     """Load the user of a live session, revoking it when idle or past its lifetime."""
-    row = db.session.connection().execute(_LIVE_SESSION, {"token_hash": _token_hash(token)}).first()
+    row = _LIVE_SESSION.first(db.session.connection(), {"token_hash": _token_hash(token)})
     if row is None or not hmac.compare_digest(str(row[3]), str(user_id)):
         return SessionCheck(None)
     session_id, created_at, last_seen_at = row[0], row[1], row[2]

@@ -41,6 +41,7 @@ from portal.goals.models import (
     ProgressEntryRevision,
 )
 from portal.goals.reading import EDIT_WINDOW, entry_rows, get_goal, patient_today
+from portal.prepared import Prepared
 
 ACHIEVEMENT_DAYS = 14  # achievement compares the last week with the one before
 
@@ -120,13 +121,7 @@ def _replay(access: Access, entry: StoredEntry, fingerprint: str) -> StoredEntry
 
 
 def _by_key(patient_id: int, key: str) -> StoredEntry | None:
-    row = (
-        db.session.connection()
-        .execute(_ENTRY_BY_KEY, {"pid": patient_id, "key": key})
-        .mappings()
-        .first()
-    )
-    return _entry_of(row)
+    return _entry_of(_ENTRY_BY_KEY.first(db.session.connection(), {"pid": patient_id, "key": key}))
 
 
 _ENTRY_COLUMNS = [c.label(f"e_{c.key}") for c in ProgressEntry.__table__.c]
@@ -145,7 +140,7 @@ _WINDOW_DAYS = (
     )
     .scalar_subquery()
 )
-_GOAL_AND_KEY = (
+_GOAL_AND_KEY = Prepared(
     select(
         Goal.id,
         Goal.status,
@@ -166,13 +161,27 @@ _GOAL_AND_KEY = (
     )
     .where(Goal.id == bindparam("gid"), Goal.patient_id == bindparam("pid"))
 )
-_ENTRY_BY_KEY = select(*_ENTRY_COLUMNS).where(
-    ProgressEntry.patient_id == bindparam("pid"), ProgressEntry.idempotency_key == bindparam("key")
+_ENTRY_BY_KEY = Prepared(
+    select(*_ENTRY_COLUMNS).where(
+        ProgressEntry.patient_id == bindparam("pid"),
+        ProgressEntry.idempotency_key == bindparam("key"),
+    )
 )
-_INSERT_ENTRY: dict[str, Any] = {}  # per dialect, built once
+# INSERT ... ON CONFLICT (patient_id, idempotency_key) DO NOTHING RETURNING id, per database.
+_INSERT_ENTRY = {
+    dialect: Prepared(
+        insert_ignoring_duplicates(ProgressEntry.__table__, dialect)
+        .values(
+            {c: bindparam(c.key, type_=c.type) for c in ProgressEntry.__table__.c if c.key != "id"}
+        )
+        .on_conflict_do_nothing(index_elements=["patient_id", "idempotency_key"])
+        .returning(ProgressEntry.id)
+    )
+    for dialect in ("sqlite", "postgresql")
+}
 
 
-_GOAL_AFTER_ENTRY = (
+_GOAL_AFTER_ENTRY = Prepared(
     update(Goal)
     .where(Goal.id == bindparam("gid"))
     .values(
@@ -198,31 +207,18 @@ class _GoalRow:
         "target_value",
     )
 
-    def __init__(self, row: Mapping[str, Any]) -> None:
+    def __init__(self, row: Any) -> None:
         for name in self.__slots__:
-            setattr(self, name, row[name])
+            setattr(self, name, getattr(row, name))
 
 
-def _entry_of(row: Mapping[str, Any] | None) -> StoredEntry | None:
-    if row is None or row["e_id"] is None:
+def _entry_of(row: Any) -> StoredEntry | None:
+    if row is None or row.e_id is None:
         return None
-    return StoredEntry._make(row[name] for name in _ENTRY_NAMES)
+    return StoredEntry._make(getattr(row, name) for name in _ENTRY_NAMES)
 
 
 _ENTRY_NAMES = tuple(f"e_{name}" for name in StoredEntry._fields)
-
-
-def _insert_entry() -> Any:
-    """INSERT ... ON CONFLICT (patient_id, idempotency_key) DO NOTHING RETURNING id."""
-    name = db.session.get_bind().dialect.name
-    statement = _INSERT_ENTRY.get(name)
-    if statement is None:
-        statement = _INSERT_ENTRY[name] = (
-            insert_ignoring_duplicates(ProgressEntry.__table__, name)
-            .on_conflict_do_nothing(index_elements=["patient_id", "idempotency_key"])
-            .returning(ProgressEntry.id)
-        )
-    return statement
 
 
 def _window_achievement(
@@ -272,8 +268,9 @@ def add_entry(
         "since": today - timedelta(days=ACHIEVEMENT_DAYS),
         **digest_params(access.patient_id, now),
     }
-    row = db.session.connection().execute(_GOAL_AND_KEY, params).mappings().first()
-    if row is None or (row["sensitivity"] is not None and not access.sees_sensitive):
+    connection = db.session.connection()
+    row = _GOAL_AND_KEY.first(connection, params)
+    if row is None or (row.sensitivity is not None and not access.sees_sensitive):
         raise NotFound()
     goal = _GoalRow(row)
     fingerprint = _fingerprint(goal.id, data)
@@ -288,10 +285,10 @@ def add_entry(
     values = inputs.entry(measure, data, today)
     achievement = goal.achievement
     if measure.numeric:
-        days = [(date.fromisoformat(d), total, n) for d, total, n in row["window_days"] or ()]
+        days = [(date.fromisoformat(d), total, n) for d, total, n in row.window_days or ()]
         achievement = _window_achievement(goal, days, values, today)
     # The team members still without this hour's digest: read only for the hour's first.
-    team = team_without_digest(access.patient_id, now) if row["team_waiting"] else []
+    team = team_without_digest(access.patient_id, now) if row.team_waiting else []
     # The digest first: it writes only for the hour's first activity, and a
     # retried entry shares the first one's digest (same key), so it needs no
     # undoing if this turns out to be a retry.
@@ -311,15 +308,15 @@ def add_entry(
         "updated_at": None,
         "deleted_at": None,
     }
-    entry_id = db.session.connection().execute(_insert_entry(), fields).scalar()
+    entry_id = _INSERT_ENTRY[connection.dialect.name].scalar(connection, fields)
     if entry_id is None:
         winner = _by_key(access.patient_id, key)
         if winner is None or winner.goal_id != goal.id:
             raise IdempotencyConflict("This key was already used for another entry.")
         return _replay(access, winner, fingerprint), False
     if achievement != goal.achievement or goal.awaiting_reply_since is None:
-        db.session.connection().execute(
-            _GOAL_AFTER_ENTRY, {"gid": goal.id, "achievement": achievement, "now": now}
+        _GOAL_AFTER_ENTRY.execute(
+            connection, {"gid": goal.id, "achievement": achievement, "now": now}
         )
     audit.record(access, "create", "progress_entry", entry_id)
     return StoredEntry(entry_id, **fields), True

@@ -28,9 +28,11 @@ from portal import access as access_module
 from portal.audit import chain
 from portal.auth import services as auth_services
 from portal.auth.models import AuthSession, User
+from portal.careplan import reading as plan_reading
 from portal.db import utcnow
 from portal.extensions import db
 from portal.goals import entries
+from portal.goals import reading as goal_reading
 from portal.goals.lifecycle import digest_params
 from portal.goals.models import Achievement, Goal, ProgressEntry
 from portal.prepared import Prepared
@@ -185,6 +187,30 @@ def test_an_entry_by_its_key_reads_the_same(app, clinic):
         assert len(_same(connection, entries._ENTRY_BY_KEY, params)) == 1
         found = entries._ENTRY_BY_KEY.first(connection, params)
         assert entries._entry_of(found).note == "a walk"
+
+
+@compares("portal.careplan.reading._STATE")
+def test_the_plan_pages_state_reads_the_same(app, clinic):
+    demo = clinic["demo"]
+    with app.app_context():
+        connection = db.session.connection()
+        for email in (ALEX, RIVERA):  # with and without a seen mark
+            params = {"pid": demo.alex, "uid": demo.users[email]}
+            assert len(_same(connection, plan_reading._STATE, params)) == 1
+        found = plan_reading._STATE.first(connection, params)
+        assert found.data_version and found.plan_version >= 1
+
+
+@compares("portal.goals.reading._GOAL_STATE")
+def test_the_goal_pages_state_reads_the_same(app, clinic):
+    demo = clinic["demo"]
+    with app.app_context():
+        connection = db.session.connection()
+        for email in (ALEX, RIVERA):
+            params = {"gid": clinic["goal"], "pid": demo.alex, "uid": demo.users[email]}
+            assert len(_same(connection, goal_reading._GOAL_STATE, params)) == 1
+        wrong_patient = {"gid": clinic["goal"], "pid": demo.blake, "uid": demo.users[ALEX]}
+        assert _same(connection, goal_reading._GOAL_STATE, wrong_patient) == []
 
 
 def _entry_fields(demo, goal: int, key: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, or_, select
+from werkzeug.exceptions import NotFound
 
 from portal import audit
 from portal.access import Access, Scope, care_team_of
@@ -26,6 +27,7 @@ from portal.extensions import db
 from portal.goals.models import Goal, GoalStatus
 from portal.pagecache import Versions, version_columns
 from portal.patients import Patient
+from portal.prepared import Prepared
 
 
 @dataclass
@@ -189,7 +191,7 @@ class PlanState:
         return self.version > self.seen_version
 
 
-_STATE = (
+_STATE = Prepared(
     select(
         *version_columns(),
         Patient.plan_version,
@@ -207,11 +209,9 @@ _STATE = (
 
 def plan_state(access: Access) -> PlanState:
     """The plan's versions and this reader's seen and agreed marks, one query."""
-    row = (
-        db.session.connection()
-        .execute(_STATE, {"pid": access.patient_id, "uid": access.actor_id})
-        .one()
-    )
+    row = _STATE.first(db.session.connection(), {"pid": access.patient_id, "uid": access.actor_id})
+    if row is None:
+        raise NotFound()  # the record went since its access was resolved
     return PlanState(
         Versions.of(row),
         row.plan_version,

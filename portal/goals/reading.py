@@ -35,6 +35,7 @@ from portal.goals.models import (
 )
 from portal.pagecache import Versions, version_columns
 from portal.patients import Patient
+from portal.prepared import Prepared
 
 EDIT_WINDOW = timedelta(hours=24)
 PAGE_ENTRIES = 20  # entries listed on the goal page
@@ -227,7 +228,7 @@ class GoalState:
     newest_message: int  # 0: no messages
 
 
-_GOAL_STATE = (
+_GOAL_STATE = Prepared(
     select(
         Goal.id,
         Goal.sensitivity,
@@ -248,11 +249,8 @@ _GOAL_STATE = (
 def goal_state(access: Access, goal_id: int) -> GoalState:
     """The goal's versions, newest message and this reader's read marker; 404 like `get_goal`."""
     access.require(Scope.GOALS_READ)
-    row = (
-        db.session.connection()
-        .execute(_GOAL_STATE, {"gid": goal_id, "pid": access.patient_id, "uid": access.actor_id})
-        .first()
-    )
+    params = {"gid": goal_id, "pid": access.patient_id, "uid": access.actor_id}
+    row = _GOAL_STATE.first(db.session.connection(), params)
     if row is None or (row.sensitivity is not None and not access.sees_sensitive):
         raise NotFound()
     marker = row.last_read_message_id

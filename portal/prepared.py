@@ -25,11 +25,14 @@ computed by a callable. An INSERT or UPDATE names its values with `.values()`
 every parameter without a value of its own must be given. Rows are named
 tuples (index or attribute access).
 
-It uses four SQLAlchemy internals: `SQLCompiler._bind_processors` and
-`_result_columns`, `TypeEngine._cached_result_processor` and
-`Connection._handle_dbapi_exception`. SQLAlchemy is pinned (requirements.in),
-and tests/test_prepared.py compares every prepared statement's rows and
-parameters with `Connection.execute`'s, on SQLite and PostgreSQL.
+It reads what SQLAlchemy's compiler records about a statement (`positiontup`,
+`bind_names`, `escaped_bind_names`, `_bind_processors`, `_result_columns`) and
+calls two private methods (`TypeEngine._cached_result_processor`, the result
+processor `Connection.execute` itself uses, and
+`Connection._handle_dbapi_exception`). So SQLAlchemy takes patch releases only
+(requirements.in), and tests/test_prepared.py compares every prepared
+statement's SQL, parameters, rows and value types with `Connection.execute`'s,
+on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations

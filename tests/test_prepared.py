@@ -93,7 +93,7 @@ def _same(
 
     theirs, their_sql = _rolled_back(connection, sqlalchemy)
     mine, my_sql = _rolled_back(connection, ours)
-    # The savepoints' own statements are on both sides: the lists compare whole.
+    # Each list holds the statement and, with `after`, the query read after it.
     assert my_sql == their_sql
     assert [[type(v) for v in row] for row in mine] == [[type(v) for v in row] for row in theirs]
     if new_id and mine and mine[0] != theirs[0]:

@@ -72,9 +72,22 @@ def _canonical(value: Any) -> Any:
 
 def seal(row: dict[str, Any], previous_mac: str, key: bytes | None = None) -> str:
     """The row's mac: HMAC-SHA256 over the previous mac and every column of the row."""
-    body = json.dumps([_canonical(row.get(c)) for c in SEALED], separators=(",", ":"))
-    message = f"{previous_mac}\n{body}".encode()
-    return hmac.new(key or _key(), message, hashlib.sha256).hexdigest()
+    return _mac(previous_mac, row.get("id"), _rest(row), key or _key())
+
+
+def _rest(row: dict[str, Any]) -> str:
+    """The sealed JSON array of `row`'s columns after the id."""
+    return json.dumps([_canonical(row.get(c)) for c in SEALED[1:]], separators=(",", ":"))
+
+
+def _mac(previous_mac: str, row_id: Any, rest: str, key: bytes) -> str:
+    """The one way a mac is made: over the previous mac and `[id, <rest's items>]`.
+
+    Python (`seal`) and SQLite's `audit_seal` both come here, so the row SQLite
+    seals in its INSERT and the row `verify` checks are read the same way.
+    """
+    message = f"{previous_mac}\n[{json.dumps(row_id)},{rest[1:]}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def lock_and_read_head(connection: Connection) -> tuple[int, str]:
@@ -107,8 +120,7 @@ def write(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
 def _sealed_params(row: dict[str, Any]) -> dict[str, Any]:
     """`row`'s columns after the id, and their sealed JSON as `seal` writes it after the id."""
     values = {c: row.get(c) for c in SEALED[1:]}
-    rest = json.dumps([_canonical(values[c]) for c in SEALED[1:]], separators=(",", ":"))
-    return {**values, "sealed_rest": rest}
+    return {**values, "sealed_rest": _rest(values)}
 
 
 # The rows `write` is inserting on this thread, the only ones `audit_seal` seals. Any
@@ -125,8 +137,7 @@ def _seal_in_sqlite(previous_mac: str, row_id: int, rest: str) -> str:
     """`audit_seal(mac, id, rest)`: `seal` of the row whose JSON after its id is `rest`."""
     if rest not in (getattr(_writing, "rows", None) or ()):
         raise NotWriting("audit_seal seals only the rows the audit trail is writing")
-    message = f"{previous_mac}\n[{row_id},{rest[1:]}".encode()
-    return hmac.new(_key(), message, hashlib.sha256).hexdigest()
+    return _mac(previous_mac, row_id, rest, _key())
 
 
 @event.listens_for(Engine, "connect")

@@ -21,6 +21,7 @@ from flask_login import current_user
 from sqlalchemy import ColumnElement, Subquery, and_, bindparam, select
 from sqlalchemy.orm import aliased
 
+from portal import transaction
 from portal.auth.models import User, UserKind
 from portal.caregivers import guardians
 from portal.caregivers.models import Grant, GrantKind
@@ -277,7 +278,7 @@ def resolve(user: User, patient_id: int) -> Access | None:
         return None
     now = utcnow()
     params = {"pid": patient_id, "uid": user.id, "now": now}
-    row = _RELATION.first(db.session.connection(), params)
+    row = _RELATION.first(transaction.connection(), params)
     if row is None:
         return None
     return _access(user, row, now)
@@ -292,7 +293,7 @@ def resolve_many(user: User, patient_ids: Iterable[int]) -> dict[int, Access]:
     params = {"pids": ids, "uid": user.id, "now": now}
     seen: set[int] = set()
     found: dict[int, Access] = {}
-    for row in db.session.connection().execute(_RELATION_MANY, params):
+    for row in transaction.connection().execute(_RELATION_MANY, params):
         if row.id in seen:
             continue  # an older grant of the same patient: `resolve` takes the newest only
         seen.add(row.id)

@@ -9,8 +9,13 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 
 from portal.db import Base
+from portal.transaction import RequestSession
 
-db = SQLAlchemy(model_class=Base)
+# In a request the session joins the request's own transaction (portal/transaction.py).
+db = SQLAlchemy(
+    model_class=Base,
+    session_options={"class_": RequestSession, "join_transaction_mode": "control_fully"},
+)
 login_manager = LoginManager()
 csrf = CSRFProtect()
 

@@ -10,9 +10,8 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from portal import audit
+from portal import audit, transaction
 from portal.access import AccessDenied, Scope, resolve, wants_json
-from portal.extensions import db
 from portal.when import ago, clock, format_date, format_when, reader_language
 
 log = logging.getLogger(__name__)
@@ -52,14 +51,14 @@ def register_request_hooks(app: Flask) -> None:
         # One commit per request: services flush; success (and a form shown
         # again with its errors, 422, whose services validated before writing)
         # commits the change with its audit rows; anything else rolls back.
-        if not db.session.registry.has():
+        if not transaction.touched():
             pass  # the request never touched the database (static files, health, ...)
         elif response.status_code < 400 or response.status_code in (422, 429):
             # 429: a refused sign-in try is still counted (portal/auth/throttle.py).
             _unrecorded(response)
-            db.session.commit()
+            transaction.commit()
         else:
-            db.session.rollback()
+            transaction.rollback()
             _refused(response.status_code)
             _unrecorded(response)  # after the rollback: the view's own rows went with it
             audit.write_kept()  # a refused attempt survives the rollback
@@ -67,9 +66,10 @@ def register_request_hooks(app: Flask) -> None:
         return response
 
     @app.teardown_request
-    def rollback_on_error(exc):
+    def end_transaction(exc):
         if exc is not None:
-            db.session.rollback()
+            transaction.rollback()
+        transaction.close()
 
 
 def _refused(status: int) -> None:
@@ -165,7 +165,7 @@ def register_errorhandlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(error):
-        db.session.rollback()
+        transaction.rollback()
         # Log the type and where, never the request's content (it may hold health data).
         log.exception(
             "unhandled %s on %s %s", type(error).__name__, request.method, request.endpoint

@@ -23,6 +23,7 @@ from flask_login import current_user
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 
+from portal import transaction
 from portal.audit import chain
 from portal.db import utcnow
 from portal.extensions import db
@@ -152,7 +153,7 @@ def record_refused(
 
 def names(patient_id: int) -> bool:
     """Whether a row this request will write (queued or kept) names the patient."""
-    pending = db.session().info.get(_PENDING, ())
+    pending = transaction.info().get(_PENDING, ())
     if any(row.get("patient_id") == patient_id or patient_id in ids for row, ids in pending):
         return True
     return any(row.get("patient_id") == patient_id for row in g.get(_KEPT, ()))
@@ -194,15 +195,13 @@ def write_kept() -> None:
     kept = g.pop(_KEPT, None)
     if kept:
         _queue().extend((row, ()) for row in kept)
-        db.session.commit()
+        transaction.commit()
 
 
 def _queue() -> list:
-    """The session's queue, tied to a begun transaction so its rollback drops it."""
-    session = db.session()
-    if not session.in_transaction():
-        session.begin()  # else a rollback before any query is a no-op: the rows would outlive it
-    return session.info.setdefault(_PENDING, [])
+    """The transaction's queue, tied to a begun transaction so its rollback drops it."""
+    transaction.connection()  # begun: else a rollback before any query would keep the rows
+    return transaction.info().setdefault(_PENDING, [])
 
 
 def _request_context() -> dict[str, Any]:
@@ -216,30 +215,34 @@ def _request_context() -> dict[str, Any]:
     }
 
 
-# First of the commit hooks: the chain's lock and read come before any other late write.
-@event.listens_for(Session, "before_commit", insert=True)
-def _write_pending(session: Session) -> None:
+def _write_pending(committing: transaction.Committing) -> None:
     kept = g.pop(_KEPT, None) if has_request_context() else None
     if kept:  # the request commits after all: its kept rows go with it
-        session.info.setdefault(_PENDING, []).extend((row, ()) for row in kept)
-    pending = session.info.pop(_PENDING, None)
+        committing.info.setdefault(_PENDING, []).extend((row, ()) for row in kept)
+    pending = committing.info.pop(_PENDING, None)
     if not pending:
         return
-    session.flush()  # the ORM's own writes first: the chain's lock is the last one taken
+    if committing.session is not None:
+        committing.session.flush()  # the ORM's writes first: the chain's lock is the last taken
     context = _request_context()
     rows = [{**context, **row} for row, _ in pending]
     # A list event's patients reach the access log's index later (portal/audit/listed.py).
-    chain.write(session.connection(), rows)
+    chain.write(committing.connection(), rows)
+
+
+# First of the commit hooks: the chain's lock and read come before any other late write.
+transaction.before_commit(_write_pending, first=True)
 
 
 _SAVEPOINTS = "audit_savepoints"  # id(savepoint) -> rows queued when it began
 
 
 @event.listens_for(Session, "after_transaction_create")
-def _mark(session: Session, transaction: Any) -> None:
-    if transaction.nested:
-        marks = session.info.setdefault(_SAVEPOINTS, {})
-        marks[id(transaction)] = len(session.info.get(_PENDING, ()))
+def _mark(session: Session, begun: Any) -> None:
+    if begun.nested:
+        info = transaction.info_of(session)
+        marks = info.setdefault(_SAVEPOINTS, {})
+        marks[id(begun)] = len(info.get(_PENDING, ()))
 
 
 def _drop(session: Session, *_args: Any) -> None:
@@ -248,13 +251,14 @@ def _drop(session: Session, *_args: Any) -> None:
     (Two tabs racing on a read marker roll back a savepoint and carry on: the
     request's own rows from before it still stand.)
     """
+    info = transaction.info_of(session)
     savepoint = session.get_nested_transaction()
-    mark = session.info.get(_SAVEPOINTS, {}).pop(id(savepoint), None) if savepoint else None
+    mark = info.get(_SAVEPOINTS, {}).pop(id(savepoint), None) if savepoint else None
     if mark is not None:
-        del session.info.get(_PENDING, [])[mark:]
+        del info.get(_PENDING, [])[mark:]
         return
-    session.info.pop(_PENDING, None)
-    session.info.pop(_SAVEPOINTS, None)
+    info.pop(_PENDING, None)
+    info.pop(_SAVEPOINTS, None)
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -30,9 +30,9 @@ from __future__ import annotations
 from sqlalchemy import Connection, Subquery, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
+from portal import transaction
 from portal.audit.models import AuditEvent, AuditEventPatient, AuditListIndex
 from portal.db import insert_ignoring_duplicates
-from portal.extensions import db
 
 BATCH_EVENTS = 5000  # trail rows a batch passes; at 50 patients a list event, at most 250,000 rows
 
@@ -128,7 +128,7 @@ def events_showing(patient_id: int) -> Subquery:
 
     The only way in for readers: it runs `catch_up` first, in the request's transaction.
     """
-    catch_up(db.session.connection())
+    catch_up(transaction.connection())
     return (
         select(AuditEventPatient.event_id)
         .where(AuditEventPatient.patient_id == patient_id)

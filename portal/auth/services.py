@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from portal import audit
+from portal import audit, transaction
 from portal.auth import passwords, throttle
 from portal.auth.models import AuthSession, Discipline, User, UserKind
 from portal.db import utcnow
@@ -316,7 +316,7 @@ _LIVE_SESSION = Prepared(
 
 def check_session(token: str, user_id: str) -> SessionCheck:
     """Load the user of a live session, revoking it when idle or past its lifetime."""
-    row = _LIVE_SESSION.first(db.session.connection(), {"token_hash": _token_hash(token)})
+    row = _LIVE_SESSION.first(transaction.connection(), {"token_hash": _token_hash(token)})
     if row is None or not hmac.compare_digest(str(row[3]), str(user_id)):
         return SessionCheck(None)
     session_id, created_at, last_seen_at = row[0], row[1], row[2]
@@ -370,24 +370,22 @@ def _seen_at_commit(session_id: int, now: datetime) -> None:
     bookkeeping write at the start of a request would hold it while the page
     is read and rendered. A request that rolls back records nothing, as before.
     """
-    session = db.session()
-    if not session.in_transaction():
-        session.begin()  # tie the queued write to this transaction: its rollback drops it
-    session.info[_SEEN] = (session_id, now)
+    transaction.connection()  # tie the queued write to this transaction: its rollback drops it
+    transaction.info()[_SEEN] = (session_id, now)
 
 
-@event.listens_for(Session, "before_commit")
-def _write_seen(session: Session) -> None:
-    seen = session.info.pop(_SEEN, None)
+@transaction.before_commit
+def _write_seen(committing: transaction.Committing) -> None:
+    seen = committing.info.pop(_SEEN, None)
     if seen is not None:
         session_id, now = seen
-        session.connection().execute(
+        committing.connection().execute(
             update(AuthSession).where(AuthSession.id == session_id).values(last_seen_at=now)
         )
 
 
 def _drop_seen(session: Session, *_args: object) -> None:
-    session.info.pop(_SEEN, None)
+    transaction.info_of(session).pop(_SEEN, None)
 
 
 event.listen(Session, "after_rollback", _drop_seen)

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, exists, or_, select
 from werkzeug.exceptions import NotFound
 
-from portal import audit
+from portal import audit, transaction
 from portal.access import Access, Scope, care_team_of
 from portal.auth.models import Discipline, User
 from portal.careplan.models import (
@@ -168,7 +168,7 @@ _TEAM = (
 
 def load_team(patient_id: int) -> list[TeamEntry]:
     """The active care team with names, one query."""
-    rows = db.session.connection().execute(_TEAM, {"pid": patient_id})
+    rows = transaction.connection().execute(_TEAM, {"pid": patient_id})
     return [TeamEntry(*row) for row in rows]
 
 
@@ -209,7 +209,7 @@ _STATE = Prepared(
 
 def plan_state(access: Access) -> PlanState:
     """The plan's versions and this reader's seen and agreed marks, one query."""
-    row = _STATE.first(db.session.connection(), {"pid": access.patient_id, "uid": access.actor_id})
+    row = _STATE.first(transaction.connection(), {"pid": access.patient_id, "uid": access.actor_id})
     if row is None:
         raise NotFound()  # the record went since its access was resolved
     return PlanState(
@@ -231,7 +231,7 @@ def load_plan(access: Access, state: PlanState, *, whole: bool = True) -> PlanVi
     access.require(Scope.PLAN_READ)
     concerns, goals, activities, changes = _plan_statements(access.sees_sensitive)
     params = {"pid": access.patient_id}
-    execute = db.session.connection().execute  # plain rows: no ORM work per row
+    execute = transaction.connection().execute  # plain rows: no ORM work per row
     view = PlanView(concerns=[], goals=[], activities=[], team=[], people={})
     view.activities = execute(activities, params).all()
     if whole:

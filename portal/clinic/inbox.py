@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Select, bindparam, func, select
 
+from portal import transaction
 from portal.access import CARE_TEAM_PATIENTS, care_team_params
 from portal.auth.models import User
 from portal.db import named_rows
@@ -226,11 +227,10 @@ _AWAITING = (
 
 
 def _read(params: dict, statements: dict[str, Select] = _PAGES) -> list:
-    """The page query's rows. Run on the session's connection (Core): its columns are plain
-    values, and the ORM's result machinery cost a fifth of reading them. The session is
-    flushed first, as its own execute would: reply and next reads after a reply."""
-    db.session.flush()
-    connection = db.session.connection()
+    """The page query's rows, read with Core: its columns are plain values, and the ORM's
+    result machinery cost a fifth of reading them. A session's pending writes are flushed
+    first, as its own execute would: reply and next reads after a reply."""
+    connection = transaction.flushed()
     return named_rows(connection.execute(statements[connection.dialect.name], params))
 
 

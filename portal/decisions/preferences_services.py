@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.exc import StaleDataError
 
-from portal import audit
+from portal import audit, transaction
 from portal.access import CARE_TEAM_PATIENTS, Access, Scope, care_team_params
 from portal.auth.models import User
 from portal.caregivers.models import Grant
@@ -134,7 +134,7 @@ _CARD = (
 
 
 def _read(access: Access) -> Preferences:
-    rows = db.session.connection().execute(
+    rows = transaction.connection().execute(
         _CARD, {"pid": access.patient_id, "uid": access.actor_id}
     )
     rows = rows.all()

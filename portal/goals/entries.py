@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, func, select, update
 from werkzeug.exceptions import NotFound
 
-from portal import audit
+from portal import audit, transaction
 from portal.access import Access, AccessDenied, Scope
 from portal.db import insert_ignoring_duplicates, json_rows, utcnow
 from portal.extensions import db
@@ -121,7 +121,7 @@ def _replay(access: Access, entry: StoredEntry, fingerprint: str) -> StoredEntry
 
 
 def _by_key(patient_id: int, key: str) -> StoredEntry | None:
-    return _entry_of(_ENTRY_BY_KEY.first(db.session.connection(), {"pid": patient_id, "key": key}))
+    return _entry_of(_ENTRY_BY_KEY.first(transaction.connection(), {"pid": patient_id, "key": key}))
 
 
 _ENTRY_COLUMNS = [c.label(f"e_{c.key}") for c in ProgressEntry.__table__.c]
@@ -268,7 +268,7 @@ def add_entry(
         "since": today - timedelta(days=ACHIEVEMENT_DAYS),
         **digest_params(access.patient_id, now),
     }
-    connection = db.session.connection()
+    connection = transaction.connection()
     row = _GOAL_AND_KEY.first(connection, params)
     if row is None or (row.sensitivity is not None and not access.sees_sensitive):
         raise NotFound()

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import String, bindparam, cast, exists, select
 
-from portal import audit, notifications
+from portal import audit, notifications, transaction
 from portal.access import Access, AccessDenied, Scope, care_team_of
 from portal.careplan.models import CareTeamMember
 from portal.careplan.services import record_revision
@@ -242,7 +242,7 @@ def digest_params(patient_id: int, now: datetime) -> dict[str, object]:
 def team_without_digest(patient_id: int, now: datetime) -> list[int]:
     """The active team members with no digest of this patient's activity this hour: one query."""
     params = digest_params(patient_id, now)
-    return db.session.connection().execute(_TEAM_WITHOUT_DIGEST, params).scalars().all()
+    return transaction.connection().execute(_TEAM_WITHOUT_DIGEST, params).scalars().all()
 
 
 def digest(access: Access, goal_id: int, team: list[int], now: datetime) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from werkzeug.exceptions import NotFound
 
-from portal import audit
+from portal import audit, transaction
 from portal.access import Access, Scope
 from portal.auth.models import User
 from portal.db import utcnow
@@ -250,7 +250,7 @@ def goal_state(access: Access, goal_id: int) -> GoalState:
     """The goal's versions, newest message and this reader's read marker; 404 like `get_goal`."""
     access.require(Scope.GOALS_READ)
     params = {"gid": goal_id, "pid": access.patient_id, "uid": access.actor_id}
-    row = _GOAL_STATE.first(db.session.connection(), params)
+    row = _GOAL_STATE.first(transaction.connection(), params)
     if row is None or (row.sensitivity is not None and not access.sees_sensitive):
         raise NotFound()
     marker = row.last_read_message_id

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, delete, func, update
 
+from portal import transaction
 from portal.db import utcnow
 from portal.extensions import db
 from portal.notifications.claims import Pending
@@ -47,7 +48,7 @@ def record(outcomes: list[Outcome]) -> None:
     if not sent and not gone:
         return
     if sent:
-        db.session.connection().execute(
+        transaction.connection().execute(
             PushDelivery.__table__.insert(),
             [
                 {
@@ -110,7 +111,7 @@ def settle(
             claimed_until=None,
         )
     )
-    db.session.connection().execute(statement, changes)
+    transaction.connection().execute(statement, changes)
 
 
 def _change(

@@ -8,7 +8,7 @@ whatever wrote through either, one COMMIT or one ROLLBACK ends it all. A
 request that never touches the ORM, which is every hot path (the entry POST,
 the kept pages, the inbox), never builds a session: a session per request, its
 transaction and its bookkeeping were 8% of an entry POST's samples under load
-(docs/benchmarks.md, 08:39).
+(docs/benchmarks.md, 09:02).
 
 Outside a request (commands, workers, tests in an app context), `connection()`
 is the ORM session's, as before.

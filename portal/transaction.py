@@ -119,7 +119,7 @@ def rollback() -> None:
 
 
 def close() -> None:
-    """End the request's unit of work; an open transaction is rolled back."""
+    """End this app context's unit of work; an open transaction is rolled back."""
     db = _db()
     if db.session.registry.has():
         db.session.remove()  # first: it may hold the connection's transaction

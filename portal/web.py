@@ -66,10 +66,13 @@ def register_request_hooks(app: Flask) -> None:
         return response
 
     @app.teardown_request
-    def end_transaction(exc):
+    def rollback_on_error(exc):
         if exc is not None:
             transaction.rollback()
-        transaction.close()
+
+    # Each app context's end, the request's and any pushed inside it: their
+    # connections are kept in `g`, which is the app context's.
+    app.teardown_appcontext(lambda _exc: transaction.close())
 
 
 def _refused(status: int) -> None:

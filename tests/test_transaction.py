@@ -216,3 +216,18 @@ def test_a_plain_session_commits_outside_the_app(app, demo):
     with Session(engine) as session:
         assert session.execute(text("SELECT 1")).scalar() == 1
         session.commit()
+
+
+def test_an_app_context_inside_a_request_returns_its_own_connection(app, demo):
+    """Its `g` is its own: what it opened is closed when it ends, not left checked out."""
+    with app.app_context():
+        pool = db.engine.pool
+    with app.test_request_context("/"):
+        outer = transaction.connection()
+        with app.app_context():
+            inner = transaction.connection()
+            assert inner is not outer
+            assert pool.checkedout() == 2
+        assert pool.checkedout() == 1
+        assert transaction.connection() is outer
+    assert pool.checkedout() == 0

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, bindparam, func, select, true
 
 from portal import transaction
 from portal.access import CARE_TEAM_PATIENTS, care_team_params
@@ -129,20 +129,35 @@ def inbox_rows(clinician: User, page: int = 1) -> list[InboxRow]:
 # Built once, run with the clinician's parameters: the panel's waiting goals,
 # from the clinician's memberships through each patient's goals.
 _TEAM = CARE_TEAM_PATIENTS
+_GOAL_COLUMNS = (
+    Goal.id,
+    Goal.title,
+    Goal.patient_id,
+    Goal.awaiting_reply_since,
+    Goal.sensitivity,
+    Goal.last_message_id,
+    Goal.measure,
+)
 _WAITING_GOALS = (
-    select(
-        Goal.id,
-        Goal.title,
-        Goal.patient_id,
-        Goal.awaiting_reply_since,
-        Goal.sensitivity,
-        Goal.last_message_id,
-        Goal.measure,
-    )
+    select(*_GOAL_COLUMNS)
     .select_from(_TEAM)
     .join(Goal, Goal.patient_id == _TEAM.c.patient_id)
     .where(*_WAITING)
 )
+# On PostgreSQL each panel patient's waiting goals are read through
+# ix_goals_patient_waiting, one probe per patient. Joined plainly, the planner
+# priced those probes above reading every waiting goal in the clinic and
+# hashing them against the panel once the clinic had about as many waiting
+# goals as not (the bench's large database: 4.3 ms a page instead of about 1).
+# A LATERAL subquery with an OFFSET cannot be flattened into a join, so the
+# probes are the only plan, whatever the statistics say.
+_EACH_PATIENTS = (
+    select(*_GOAL_COLUMNS)
+    .where(Goal.patient_id == _TEAM.c.patient_id, *_WAITING)
+    .offset(0)
+    .lateral("waiting")
+)
+_WAITING_GOALS_PG = select(_EACH_PATIENTS).select_from(_TEAM).join(_EACH_PATIENTS, true())
 _COUNT = select(func.count()).select_from(_WAITING_GOALS.subquery())
 # What counts the waiting goals beside the page's 50, per database. SQLite's
 # count(*) OVER () copies every waiting goal into a table of its own before
@@ -155,20 +170,21 @@ _TOTALS = {
 }
 
 
-def _cut(total: Any) -> Any:
+def _cut(total: Any, waiting: Select) -> Any:
     """A page's goals (with the total), sorted and cut before anything is joined to them."""
+    order = waiting.selected_columns
     return (
-        _WAITING_GOALS.add_columns(total.label("total"))
-        .order_by(Goal.awaiting_reply_since, Goal.id)
+        waiting.add_columns(total.label("total"))
+        .order_by(order.awaiting_reply_since, order.id)
         .limit(bindparam("limit"))
         .offset(bindparam("offset"))
         .subquery("page")
     )
 
 
-def _shown_statement(total: Any) -> Select:
+def _shown_statement(total: Any, waiting: Select) -> Select:
     """What a page shows: its goals in order, each patient's data version, the total."""
-    cut = _cut(total)
+    cut = _cut(total, waiting)
     return (
         select(cut.c.id, cut.c.patient_id, Patient.data_version, cut.c.total)
         .join(Patient, Patient.id == cut.c.patient_id)
@@ -176,9 +192,9 @@ def _shown_statement(total: Any) -> Select:
     )
 
 
-def _page_statement(total: Any) -> Select:
+def _page_statement(total: Any, waiting: Select) -> Select:
     """The page: its goals sorted and cut first, names joined to those 50 only."""
-    cut = _cut(total)
+    cut = _cut(total, waiting)
     # The preview rides along in the same query: the newest message by its key, the
     # newest entry through ix_progress_entries_goal_newest (no query per row).
     newest_entry = (
@@ -215,8 +231,14 @@ def _page_statement(total: Any) -> Select:
     )
 
 
-_PAGES = {dialect: _page_statement(total) for dialect, total in _TOTALS.items()}
-_SHOWN = {dialect: _shown_statement(total) for dialect, total in _TOTALS.items()}
+_PAGES = {
+    "sqlite": _page_statement(_TOTALS["sqlite"], _WAITING_GOALS),
+    "postgresql": _page_statement(_TOTALS["postgresql"], _WAITING_GOALS_PG),
+}
+_SHOWN = {
+    "sqlite": _shown_statement(_TOTALS["sqlite"], _WAITING_GOALS),
+    "postgresql": _shown_statement(_TOTALS["postgresql"], _WAITING_GOALS_PG),
+}
 _AWAITING = (
     select(Goal.patient_id, func.count())
     .select_from(_TEAM)

@@ -149,8 +149,8 @@ _WAITING_GOALS = (
 # priced those probes above reading every waiting goal in the clinic and
 # hashing them against the panel once the clinic had about as many waiting
 # goals as not (the bench's large database: 4.3 ms a page instead of about 1).
-# A LATERAL subquery with an OFFSET cannot be flattened into a join, so the
-# probes are the only plan, whatever the statistics say.
+# A LATERAL subquery with an OFFSET cannot be flattened into a join: it runs
+# once per panel patient and reads that patient's goals, never the clinic's.
 _EACH_PATIENTS = (
     select(*_GOAL_COLUMNS)
     .where(Goal.patient_id == _TEAM.c.patient_id, *_WAITING)

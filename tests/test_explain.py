@@ -286,7 +286,9 @@ def test_what_an_inbox_page_shows_starts_from_the_panel(app, clinic):
             assert _rows_read(plan, "goals") <= PANEL, plan
 
 
-@pytest.mark.parametrize("read", [inbox_rows, shown], ids=["page", "what it shows"])
+@pytest.mark.parametrize(
+    "read", [inbox_rows, shown, awaiting_patients], ids=["page", "what it shows", "panel flag"]
+)
 def test_the_inbox_probes_each_panel_patient_whatever_join_is_cheaper(app, clinic, read):
     """PostgreSQL: the panel's goals through the index, whatever join the planner prefers.
 
@@ -295,6 +297,7 @@ def test_the_inbox_probes_each_panel_patient_whatever_join_is_cheaper(app, clini
     the panel (the bench's large database: 4.3 ms a page instead of about 1).
     With nested loops priced out here, a plain join is hashed the same way; the
     LATERAL subquery can only be run once per panel patient, through the index.
+    The panel's "waiting" flag counts the same goals the same way.
     """
     with app.app_context():
         if db.engine.dialect.name != "postgresql":

@@ -27,7 +27,6 @@ from portal.auth.models import User
 from portal.db import named_rows
 from portal.decisions.preferences_models import PatientPreferences
 from portal.decisions.preferences_services import ListLine, list_line, list_line_columns
-from portal.extensions import db
 from portal.goals.models import Goal, GoalMessage, GoalStatus, ProgressEntry
 from portal.patients import Patient
 
@@ -104,7 +103,9 @@ def shown(clinician: User, page: int = 1) -> Shown:
     number = min(max(page, 1), LAST_PAGE)
     found = _shown(clinician, number)
     if not found.goals and number > 1:
-        total = db.session.scalar(_COUNT, care_team_params(clinician))
+        connection = transaction.flushed()
+        count = _COUNTS[connection.dialect.name]
+        total = connection.execute(count, care_team_params(clinician)).scalar()
         found = _shown(clinician, _pages(total or 0))
     return found
 
@@ -158,14 +159,17 @@ _EACH_PATIENTS = (
     .lateral("waiting")
 )
 _WAITING_GOALS_PG = select(_EACH_PATIENTS).select_from(_TEAM).join(_EACH_PATIENTS, true())
-_COUNT = select(func.count()).select_from(_WAITING_GOALS.subquery())
+_COUNTS = {
+    "sqlite": select(func.count()).select_from(_WAITING_GOALS.subquery()),
+    "postgresql": select(func.count()).select_from(_WAITING_GOALS_PG.subquery()),
+}
 # What counts the waiting goals beside the page's 50, per database. SQLite's
 # count(*) OVER () copies every waiting goal into a table of its own before
 # the sort (246 us for a 200-goal panel against 178 us for a scalar subquery,
 # sqlite3 alone); on PostgreSQL the subquery would read the panel's goals a
 # second time, where the window counts them in the pass that sorts them.
 _TOTALS = {
-    "sqlite": _COUNT.scalar_subquery(),
+    "sqlite": _COUNTS["sqlite"].scalar_subquery(),
     "postgresql": func.count().over(),
 }
 
@@ -239,13 +243,21 @@ _SHOWN = {
     "sqlite": _shown_statement(_TOTALS["sqlite"], _WAITING_GOALS),
     "postgresql": _shown_statement(_TOTALS["postgresql"], _WAITING_GOALS_PG),
 }
-_AWAITING = (
-    select(Goal.patient_id, func.count())
-    .select_from(_TEAM)
-    .join(Goal, Goal.patient_id == _TEAM.c.patient_id)
-    .where(*_WAITING)
-    .group_by(Goal.patient_id)
-)
+_AWAITING = {
+    "sqlite": (
+        select(Goal.patient_id, func.count())
+        .select_from(_TEAM)
+        .join(Goal, Goal.patient_id == _TEAM.c.patient_id)
+        .where(*_WAITING)
+        .group_by(Goal.patient_id)
+    ),
+    "postgresql": (
+        select(_EACH_PATIENTS.c.patient_id, func.count())
+        .select_from(_TEAM)
+        .join(_EACH_PATIENTS, true())
+        .group_by(_EACH_PATIENTS.c.patient_id)
+    ),
+}
 
 
 def _read(params: dict, statements: dict[str, Select] = _PAGES) -> list:
@@ -310,5 +322,6 @@ def _pages(total: int) -> int:
 
 def awaiting_patients(clinician: User) -> dict[int, int]:
     """Patients on this clinician's panel with goals waiting for a reply: how many (one query)."""
-    rows = db.session.execute(_AWAITING, care_team_params(clinician)).all()
+    connection = transaction.flushed()
+    rows = connection.execute(_AWAITING[connection.dialect.name], care_team_params(clinician))
     return {patient_id: waiting for patient_id, waiting in rows}

@@ -158,10 +158,13 @@ _EACH_PATIENTS = (
     .offset(0)
     .lateral("waiting")
 )
-_WAITING_GOALS_PG = select(_EACH_PATIENTS).select_from(_TEAM).join(_EACH_PATIENTS, true())
+_WAITING_BY_DB = {
+    "sqlite": _WAITING_GOALS,
+    "postgresql": select(_EACH_PATIENTS).select_from(_TEAM).join(_EACH_PATIENTS, true()),
+}
 _COUNTS = {
-    "sqlite": select(func.count()).select_from(_WAITING_GOALS.subquery()),
-    "postgresql": select(func.count()).select_from(_WAITING_GOALS_PG.subquery()),
+    dialect: select(func.count()).select_from(waiting.subquery())
+    for dialect, waiting in _WAITING_BY_DB.items()
 }
 # What counts the waiting goals beside the page's 50, per database. SQLite's
 # count(*) OVER () copies every waiting goal into a table of its own before
@@ -235,29 +238,15 @@ def _page_statement(total: Any, waiting: Select) -> Select:
     )
 
 
-_PAGES = {
-    "sqlite": _page_statement(_TOTALS["sqlite"], _WAITING_GOALS),
-    "postgresql": _page_statement(_TOTALS["postgresql"], _WAITING_GOALS_PG),
-}
-_SHOWN = {
-    "sqlite": _shown_statement(_TOTALS["sqlite"], _WAITING_GOALS),
-    "postgresql": _shown_statement(_TOTALS["postgresql"], _WAITING_GOALS_PG),
-}
-_AWAITING = {
-    "sqlite": (
-        select(Goal.patient_id, func.count())
-        .select_from(_TEAM)
-        .join(Goal, Goal.patient_id == _TEAM.c.patient_id)
-        .where(*_WAITING)
-        .group_by(Goal.patient_id)
-    ),
-    "postgresql": (
-        select(_EACH_PATIENTS.c.patient_id, func.count())
-        .select_from(_TEAM)
-        .join(_EACH_PATIENTS, true())
-        .group_by(_EACH_PATIENTS.c.patient_id)
-    ),
-}
+def _awaiting_statement(waiting: Select) -> Select:
+    """Each panel patient with waiting goals, and how many."""
+    patient_id = waiting.selected_columns.patient_id
+    return waiting.with_only_columns(patient_id, func.count()).group_by(patient_id)
+
+
+_PAGES = {d: _page_statement(_TOTALS[d], w) for d, w in _WAITING_BY_DB.items()}
+_SHOWN = {d: _shown_statement(_TOTALS[d], w) for d, w in _WAITING_BY_DB.items()}
+_AWAITING = {d: _awaiting_statement(w) for d, w in _WAITING_BY_DB.items()}
 
 
 def _read(params: dict, statements: dict[str, Select] = _PAGES) -> list:

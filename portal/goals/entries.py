@@ -194,24 +194,6 @@ _GOAL_AFTER_ENTRY = Prepared(
 )
 
 
-class _GoalRow:
-    """The few goal columns logging an entry needs, read with the key check."""
-
-    __slots__ = (
-        "achievement",
-        "awaiting_reply_since",
-        "frequency",
-        "id",
-        "measure",
-        "status",
-        "target_value",
-    )
-
-    def __init__(self, row: Any) -> None:
-        for name in self.__slots__:
-            setattr(self, name, getattr(row, name))
-
-
 def _entry_of(row: Any) -> StoredEntry | None:
     if row is None or row.e_id is None:
         return None
@@ -222,9 +204,10 @@ _ENTRY_NAMES = tuple(f"e_{name}" for name in StoredEntry._fields)
 
 
 def _window_achievement(
-    goal: _GoalRow, days: list[tuple[date, Any, int]], values: inputs.EntryValues, today: date
+    goal: Any, days: list[tuple[date, Any, int]], values: inputs.EntryValues, today: date
 ) -> Achievement:
-    """The goal's achievement with the new entry counted, from two weeks of kept days."""
+    """The goal's (`_GOAL_AND_KEY`'s row) achievement with the new entry counted, from two
+    weeks of kept days."""
     measure = measure_for(goal.measure)
     since = today - timedelta(days=ACHIEVEMENT_DAYS)
     sums = {day: [day_total(total), count] for day, total, count in days}
@@ -272,7 +255,7 @@ def add_entry(
     row = _GOAL_AND_KEY.first(connection, params)
     if row is None or (row.sensitivity is not None and not access.sees_sensitive):
         raise NotFound()
-    goal = _GoalRow(row)
+    goal = row  # the goal's columns, read with the key check (a named tuple)
     fingerprint = _fingerprint(goal.id, data)
     existing = _entry_of(row)
     if existing is not None:

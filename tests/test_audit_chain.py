@@ -6,15 +6,17 @@ Runs on SQLite and, with TEST_DATABASE_URL, on PostgreSQL (scripts/with-postgres
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from portal import config
-from portal.audit import append_only, listed
+from portal.audit import append_only, chain, head, listed
 from portal.audit.models import AuditEvent, AuditEventPatient
 from portal.auth.models import User
 from portal.extensions import db
@@ -209,6 +211,46 @@ def test_many_requests_at_once_seal_one_unbroken_chain(app, clinic):
     assert _rows(app) == before + 30
     code, output = _verify(app)
     assert code == 0, output
+
+
+def test_a_writer_that_waited_for_the_lock_seals_after_the_row_committed_meanwhile(app, clinic):
+    """PostgreSQL: the lock and the last row are one call (portal/audit/head.py). The row it
+    reads is the one committed while it waited, not the one there when the call began."""
+    made, doctor, _nurse, patient = clinic
+    if made.app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("SQLite: the INSERT reads the last row under the write lock (test below)")
+    row = {"at": datetime.now(UTC), "actor_id": doctor.id, "relation": "care_team"}
+    row |= {"patient_id": patient.id, "action": "read", "object_type": "care_plan"}
+    row |= {"object_id": None, "session_id": None, "client_addr": None}
+    heads: list[tuple[int, str]] = []
+    with app.app_context():
+        first, second, watcher = (db.engine.connect() for _ in range(3))
+        try:
+            first.begin()
+            chain.write(first, [row])  # holds the chain's lock until it commits
+            written = first.execute(select(func.max(AuditEvent.id))).scalar()
+
+            def seal_next() -> None:
+                with second.begin():
+                    heads.append(head.lock_and_read(second))
+
+            waiter = threading.Thread(target=seal_next)
+            waiter.start()
+            waiting = text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            )
+            for _ in range(500):
+                if watcher.execute(waiting).scalar():
+                    break
+                time.sleep(0.01)
+            else:
+                pytest.fail("the second writer never waited for the lock")
+            first.commit()
+            waiter.join(timeout=10)
+        finally:
+            for connection in (first, second, watcher):
+                connection.close()
+    assert [head_id for head_id, _mac in heads] == [written]
 
 
 def test_production_refuses_to_start_without_an_audit_key(monkeypatch, tmp_path):

@@ -20,12 +20,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, bindparam, event, insert, select
+from sqlalchemy import Connection, bindparam, event, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 import portal
 from portal import access as access_module
-from portal.audit import chain
+from portal.audit import chain, head
 from portal.auth import services as auth_services
 from portal.auth.models import AuthSession, User
 from portal.careplan import reading as plan_reading
@@ -281,6 +281,38 @@ def test_the_sealed_audit_insert_writes_the_same(app, clinic):
         finally:
             chain._writing.rows = None
         assert len(one[-1][1]) == 64 and two[-1][0] == one[-1][0] + 1
+
+
+@compares("portal.audit.head._HEAD")
+def test_the_chain_head_reads_the_same(app, clinic):
+    with app.app_context():
+        connection = db.session.connection()
+        if connection.dialect.name != "postgresql":
+            pytest.skip("PostgreSQL's function: SQLite's INSERT reads the last row itself")
+        [(head_id, mac)] = _same(connection, head._HEAD, {})
+        newest = select(func.max(chain.AuditEvent.id))
+        assert head_id == connection.execute(newest).scalar() and len(mac) == 64
+
+
+@compares("portal.audit.chain._PLAIN_INSERT")
+def test_the_audit_insert_sealed_in_python_writes_the_same(app, clinic):
+    with app.app_context():
+        connection = db.session.connection()
+        if connection.dialect.name != "postgresql":
+            pytest.skip("PostgreSQL's statement: SQLite seals in its INSERT")
+        base = {"at": utcnow(), "actor_id": 1, "relation": "self", "action": "read"}
+        rows = [{**base, "object_type": t} for t in ("care_plan", "goal")]
+        head_row = head.lock_and_read(connection)
+        chain.chain(rows, head_row)
+        newest = (
+            select(chain.AuditEvent.id, chain.AuditEvent.mac)
+            .order_by(chain.AuditEvent.id.desc())
+            .limit(1)
+        )
+        one = _same(connection, chain._PLAIN_INSERT, rows[0], after=newest)
+        two = _same(connection, chain._PLAIN_INSERT, rows, after=newest)
+        assert one[-1] == (rows[0]["id"], rows[0]["mac"])
+        assert two[-1] == (rows[1]["id"], rows[1]["mac"])
 
 
 def _portal_prepared() -> set[str]:

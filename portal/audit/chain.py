@@ -7,8 +7,9 @@ key cannot edit, delete or insert a row without breaking the chain at that row
 once (`write`):
 
 - PostgreSQL: the writer takes the chain's lock (a transaction-scoped advisory
-  lock, so several app processes queue), reads the last row's id and mac, then
-  inserts. Two statements more than the INSERT.
+  lock, so several app processes queue) and reads the last row's id and mac in
+  one statement (`audit_chain_head()`, portal/audit/head.py), then inserts.
+  One statement more than the INSERT.
 - SQLite: each row's INSERT numbers and seals it itself, from the last row it
   reads (`INSERT ... SELECT`, the HMAC by `audit_seal`, a function registered
   on every connection, whose key never enters the SQL and which seals only the
@@ -32,9 +33,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection, bindparam, event, func, insert, select, text
+from sqlalchemy import Connection, bindparam, event, func, insert, select
 from sqlalchemy.engine import Engine
 
+from portal.audit import head
 from portal.audit import listed as listed_index
 from portal.audit.models import AuditEvent, AuditEventPatient
 from portal.prepared import Prepared
@@ -55,9 +57,7 @@ SEALED = (
     "path",
 )
 # What sealing adds to a transaction that writes one audit row: the lock, the last row.
-EXTRA_STATEMENTS = {"sqlite": 0, "postgresql": 2}
-_LOCK_KEY = 0x617564697400  # "audit\0": the one advisory lock the chain takes
-_HEAD = select(AuditEvent.id, AuditEvent.mac).order_by(AuditEvent.id.desc()).limit(1)
+EXTRA_STATEMENTS = {"sqlite": 0, "postgresql": 1}
 
 
 def _key() -> bytes:
@@ -90,16 +90,6 @@ def _mac(previous_mac: str, row_id: Any, rest: str, key: bytes) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def lock_and_read_head(connection: Connection) -> tuple[int, str]:
-    """PostgreSQL: take the chain's lock for this transaction; the last row's (id, mac), or (0, '').
-
-    (SQLite needs neither: its INSERT reads the last row under the write lock, `write`.)
-    """
-    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-    head = connection.execute(_HEAD).first()
-    return (head.id, head.mac) if head else (0, "")
-
-
 def write(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Number, seal and insert `rows` after the trail's last row, in this transaction."""
     if connection.dialect.name == "sqlite":
@@ -112,9 +102,9 @@ def write(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
         finally:
             _writing.rows = None
         return
-    chain(rows, lock_and_read_head(connection))
+    chain(rows, head.lock_and_read(connection))
     # One row (the usual page view) as a plain INSERT, not executemany.
-    connection.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
+    _PLAIN_INSERT.execute(connection, rows[0] if len(rows) == 1 else rows)
 
 
 def _sealed_params(row: dict[str, Any]) -> dict[str, Any]:
@@ -154,6 +144,10 @@ _LAST_ID = func.coalesce(
 _LAST_MAC = func.coalesce(
     select(AuditEvent.mac).order_by(AuditEvent.id.desc()).limit(1).scalar_subquery(), ""
 )
+# PostgreSQL's: numbered and sealed in Python (`chain`), under the chain's lock.
+_PLAIN_INSERT = Prepared(
+    _INSERT.values({c: bindparam(c, type_=_TABLE.c[c].type) for c in (*SEALED, "mac")})
+)
 _SEALED_INSERT = Prepared(
     _INSERT.from_select(
         ["id", *SEALED[1:], "mac"],
@@ -166,15 +160,15 @@ _SEALED_INSERT = Prepared(
 )
 
 
-def chain(rows: Sequence[dict[str, Any]], head: tuple[int, str]) -> tuple[int, str]:
-    """Number and seal `rows` (in place) after `head`; returns the new head."""
-    last_id, last_mac = head
+def chain(rows: Sequence[dict[str, Any]], after: tuple[int, str]) -> tuple[int, str]:
+    """Number and seal `rows` (in place) after the row `after` (id, mac); returns the new last."""
+    last_id, last_mac = after
     key = _key()
     for row in rows:
         last_id += 1
         row["id"] = last_id
-        row.setdefault("patient_ids", None)
-        row.setdefault("path", None)
+        for column in SEALED[1:]:  # sealed as None, so written as None
+            row.setdefault(column, None)
         last_mac = row["mac"] = seal(row, last_mac, key)
     return last_id, last_mac
 

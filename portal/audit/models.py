@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from portal.audit import head
 from portal.audit.append_only import install as install_append_only
 from portal.db import utcnow
 from portal.extensions import db
@@ -79,3 +80,4 @@ Index("ix_audit_events_patient_at", AuditEvent.patient_id, AuditEvent.at)
 Index("ix_audit_events_actor_at", AuditEvent.actor_id, AuditEvent.at)
 
 install_append_only(AuditEventPatient.__table__)  # created after audit_events (its FK)
+head.install(AuditEvent.__table__)

@@ -29,6 +29,7 @@ from portal.audit import chain, head
 from portal.auth import services as auth_services
 from portal.auth.models import AuthSession, User
 from portal.careplan import reading as plan_reading
+from portal.clinic import inbox
 from portal.db import utcnow
 from portal.extensions import db
 from portal.goals import entries
@@ -313,6 +314,20 @@ def test_the_audit_insert_sealed_in_python_writes_the_same(app, clinic):
         two = _same(connection, chain._PLAIN_INSERT, rows, after=newest)
         assert one[-1] == (rows[0]["id"], rows[0]["mac"])
         assert two[-1] == (rows[1]["id"], rows[1]["mac"])
+
+
+@compares("portal.clinic.inbox._SHOWN")
+@compares("portal.clinic.inbox._PAGES")
+def test_an_inbox_page_reads_the_same(app, clinic):
+    with app.app_context():
+        connection = db.session.connection()
+        rivera = db.session.get(User, clinic["demo"].users[RIVERA])
+        for number in (1, 2):  # a page with goals, one past the end
+            params = inbox._params(rivera, number)
+            shown = _same(connection, inbox._SHOWN[connection.dialect.name], params)
+            page = _same(connection, inbox._PAGES[connection.dialect.name], params)
+            assert [row[:2] for row in shown] == [(row[0], row[2]) for row in page]
+            assert bool(shown) == (number == 1)
 
 
 def _portal_prepared() -> set[str]:

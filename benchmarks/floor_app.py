@@ -11,6 +11,9 @@ design requires of every request, and nothing a page does for its own sake:
   a patient's information writes, committed (the design's minimum for a POST).
 - /floor/inbox-unaudited: the clinician's inbox, read and rendered afresh on
   every view (the real one is kept), without its audit event.
+- /floor/inbox-read-audited: the kept inbox's database work alone, what its
+  page shows (one read) and its audit event, answered with a count instead of
+  the page (no markup, no slots filled).
 
 Never served by the portal itself: `wsgi:app` does not have these routes.
 """
@@ -53,6 +56,14 @@ def inbox_unaudited():
     rows = clinic_inbox.inbox_rows(current_user)  # read and rendered afresh, never kept
     page = clinic_inbox.InboxPage(rows, 1, 1)
     return render_template("clinic/inbox.html", page=page, rows=inbox_lines(rows))
+
+
+@floor.get("/inbox-read-audited")
+@login_required
+def inbox_read_audited():
+    shown = clinic_inbox.shown(current_user)
+    audit.record_list(current_user.id, "goal_inbox", shown.patient_ids)
+    return jsonify({"goals": len(shown.goals)})
 
 
 app = create_app()

@@ -312,6 +312,12 @@ def floor_scenarios(portal: list[Scenario]) -> list[Scenario]:
             cookie=inbox.cookie,
             target_ratio=INBOX_TARGET_RATIO,
         ),
+        Scenario(
+            "floor: the kept inbox's read + audit event, no page",
+            "/floor/inbox-read-audited",
+            cookie=inbox.cookie,
+            target_ratio=INBOX_TARGET_RATIO,
+        ),
     ]
 
 

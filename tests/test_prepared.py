@@ -262,23 +262,28 @@ def test_the_goals_update_writes_the_same(app, clinic):
         assert row[0] is Achievement.WORSENING and row[1] is not None
 
 
+_NEWEST_AUDIT_ROW = (
+    select(chain.AuditEvent.id, chain.AuditEvent.mac).order_by(chain.AuditEvent.id.desc()).limit(1)
+)
+
+
+def _audit_rows() -> list[dict[str, Any]]:
+    """Two audit rows about a plan and a goal, not yet numbered or sealed."""
+    base = {"at": utcnow(), "actor_id": 1, "relation": "self", "action": "read"}
+    return [{**base, "object_type": t} for t in ("care_plan", "goal")]
+
+
 @compares("portal.audit.chain._SEALED_INSERT")
 def test_the_sealed_audit_insert_writes_the_same(app, clinic):
     with app.app_context():
         connection = db.session.connection()
         if connection.dialect.name != "sqlite":
             pytest.skip("SQLite's statement: PostgreSQL seals in Python under its lock")
-        base = {"at": utcnow(), "actor_id": 1, "relation": "self", "action": "read"}
-        rows = [chain._sealed_params({**base, "object_type": t}) for t in ("care_plan", "goal")]
-        newest = (
-            select(chain.AuditEvent.id, chain.AuditEvent.mac)
-            .order_by(chain.AuditEvent.id.desc())
-            .limit(1)
-        )
+        rows = [chain._sealed_params(row) for row in _audit_rows()]
         chain._writing.rows = {row["sealed_rest"] for row in rows}
         try:
-            one = _same(connection, chain._SEALED_INSERT, rows[0], after=newest)
-            two = _same(connection, chain._SEALED_INSERT, rows, after=newest)
+            one = _same(connection, chain._SEALED_INSERT, rows[0], after=_NEWEST_AUDIT_ROW)
+            two = _same(connection, chain._SEALED_INSERT, rows, after=_NEWEST_AUDIT_ROW)
         finally:
             chain._writing.rows = None
         assert len(one[-1][1]) == 64 and two[-1][0] == one[-1][0] + 1
@@ -301,17 +306,10 @@ def test_the_audit_insert_sealed_in_python_writes_the_same(app, clinic):
         connection = db.session.connection()
         if connection.dialect.name != "postgresql":
             pytest.skip("PostgreSQL's statement: SQLite seals in its INSERT")
-        base = {"at": utcnow(), "actor_id": 1, "relation": "self", "action": "read"}
-        rows = [{**base, "object_type": t} for t in ("care_plan", "goal")]
-        head_row = head.lock_and_read(connection)
-        chain.chain(rows, head_row)
-        newest = (
-            select(chain.AuditEvent.id, chain.AuditEvent.mac)
-            .order_by(chain.AuditEvent.id.desc())
-            .limit(1)
-        )
-        one = _same(connection, chain._PLAIN_INSERT, rows[0], after=newest)
-        two = _same(connection, chain._PLAIN_INSERT, rows, after=newest)
+        rows = _audit_rows()
+        chain.chain(rows, head.lock_and_read(connection))
+        one = _same(connection, chain._PLAIN_INSERT, rows[0], after=_NEWEST_AUDIT_ROW)
+        two = _same(connection, chain._PLAIN_INSERT, rows, after=_NEWEST_AUDIT_ROW)
         assert one[-1] == (rows[0]["id"], rows[0]["mac"])
         assert two[-1] == (rows[1]["id"], rows[1]["mac"])
 

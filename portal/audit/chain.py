@@ -56,7 +56,8 @@ SEALED = (
     "client_addr",
     "path",
 )
-# What sealing adds to a transaction that writes one audit row: the lock, the last row.
+# What sealing adds to a transaction that writes audit rows: on PostgreSQL, the one call
+# taking the chain's lock and reading its last row.
 EXTRA_STATEMENTS = {"sqlite": 0, "postgresql": 1}
 
 

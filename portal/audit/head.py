@@ -22,7 +22,7 @@ from sqlalchemy import BigInteger, Connection, String, Table, column, event, fun
 from portal.prepared import Prepared
 
 LOCK_KEY = 0x617564697400  # "audit\0": the one advisory lock the chain takes
-# The function's SELECT, as tests/test_explain.py checks its plan: the newest row, by key.
+# The function's SELECT: the newest row, by key (tests/test_explain.py checks its plan).
 NEWEST_ROW = "SELECT e.id, e.mac FROM audit_events AS e ORDER BY e.id DESC LIMIT 1"
 
 _FUNCTION = f"""

@@ -422,6 +422,6 @@ def test_sealing_reads_only_the_last_row(app, clinic):
             # One call takes the lock and reads the head (portal/audit/head.py): the plan
             # of the SELECT inside it, as PostgreSQL's auto_explain reports it.
             plans = _plans_inside(lambda: head.lock_and_read(connection))
-            [newest] = [plan for text_, plan in plans if "audit_events" in text_]
+            [newest] = [plan for text_, plan in plans if text_ == head.NEWEST_ROW]
             assert _rows_read(_nodes(newest), "audit_events") == 1, newest
         db.session.rollback()

@@ -154,6 +154,24 @@ def test_a_list_event_losing_a_patient_is_named(app, clinic):
     assert f"audit row {event}: the patients it lists differ" in output
 
 
+@pytest.mark.parametrize("where", ["past the last", "before the first"])
+def test_an_index_row_naming_no_event_is_named(app, clinic, where):
+    """No foreign key keeps such rows out of audit_event_patients: the verifier does."""
+    _made, _doctor, _nurse, patient = clinic
+    with app.app_context():
+        listed.index_all(db.session)
+        last = db.session.scalar(select(func.max(AuditEvent.id)))
+    assert _verify(app)[0] == 0
+    nowhere = last + 5 if where == "past the last" else 0
+    with _intruder(app) as conn:
+        conn.execute(
+            AuditEventPatient.__table__.insert().values(event_id=nowhere, patient_id=patient.id)
+        )
+    code, output = _verify(app)
+    assert code == 1
+    assert f"audit row {nowhere}: has rows in audit_event_patients but no event" in output
+
+
 def test_the_database_refuses_to_change_a_row(app, clinic):
     with (
         app.app_context(),

@@ -8,7 +8,7 @@ refused outright here and caught by the seals if the trigger is dropped.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Table, event, text
+from sqlalchemy import Connection, MetaData, event, text
 
 TABLES = ("audit_events", "audit_event_patients")
 _MESSAGE = "the audit trail is append-only: its rows are never changed"
@@ -52,9 +52,9 @@ def drop(conn: Connection) -> None:
         conn.execute(text("DROP FUNCTION IF EXISTS audit_append_only()"))
 
 
-def install(table: Table) -> None:
-    """Create the triggers whenever `create_all` creates the last audit table (tests, tools)."""
+def install(metadata: MetaData) -> None:
+    """Create the triggers whenever `metadata.create_all` creates the tables (tests, tools)."""
 
-    @event.listens_for(table, "after_create")
-    def _after_create(target: Table, conn: Connection, **_: object) -> None:
+    @event.listens_for(metadata, "after_create")
+    def _after_create(target: MetaData, conn: Connection, **_: object) -> None:
         create(conn)

@@ -258,8 +258,11 @@ def verify(connection: Connection, batch_size: int = 5000) -> Report:
             previous = (row.id, row.mac)
             report.rows += 1
             report.last_id, report.last_at = row.id, row.at
+    # Rows naming no event: past the last one, or before the first, which is row 1
+    # (`_check`); no foreign key keeps them out (portal/audit/models.py).
+    outside = (AuditEventPatient.event_id > previous[0]) | (AuditEventPatient.event_id < 1)
     orphans = connection.execute(
-        select(AuditEventPatient.event_id).where(AuditEventPatient.event_id > previous[0]).limit(1)
+        select(AuditEventPatient.event_id).where(outside).limit(1)
     ).scalar()
     if orphans is not None:
         report.problem = Problem(orphans, "has rows in audit_event_patients but no event")

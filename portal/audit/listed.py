@@ -28,6 +28,7 @@ from the sealed events.
 from __future__ import annotations
 
 from sqlalchemy import Connection, Subquery, bindparam, func, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal import transaction
@@ -58,15 +59,18 @@ _EACH = {
     "postgresql": "SELECT CAST(p AS INTEGER), e.id"
     " FROM audit_events e, unnest(string_to_array(e.patient_ids, ',')) AS p",
 }
-# Rows already there (a mark set back by hand) are left as they are.
 _FAN_OUT = {
-    dialect: text(
-        f"INSERT INTO audit_event_patients (patient_id, event_id) {each}"
-        " WHERE e.id > :after AND e.id <= :upto AND e.patient_ids <> ''"
-        " ORDER BY 1, 2 ON CONFLICT DO NOTHING"
-    )
+    dialect: f"INSERT INTO audit_event_patients (patient_id, event_id) {each}"
+    " WHERE e.id > :after AND e.id <= :upto AND e.patient_ids <> '' ORDER BY 1, 2"
     for dialect, each in _EACH.items()
 }
+# Rows can be there already only when the mark was set back by hand: the batch then
+# writes again, leaving those rows as they are. Not the first try: on PostgreSQL
+# `ON CONFLICT` costs every row a speculative insertion (4.5 us a row against 2.9).
+_FILL_IN = {
+    dialect: text(f"{fan_out} ON CONFLICT DO NOTHING") for dialect, fan_out in _FAN_OUT.items()
+}
+_INSERT = {dialect: text(fan_out) for dialect, fan_out in _FAN_OUT.items()}
 
 
 def indexed_through(connection: Connection) -> int:
@@ -92,7 +96,12 @@ def index_batch(connection: Connection, limit: int = 0) -> int:
     upto, passed = connection.execute(_UPTO, {"after": after, "limit": limit or BATCH_EVENTS}).one()
     if not passed:
         return 0
-    connection.execute(_FAN_OUT[dialect], {"after": after, "upto": upto})
+    span = {"after": after, "upto": upto}
+    try:
+        with connection.begin_nested():
+            connection.execute(_INSERT[dialect], span)
+    except IntegrityError:
+        connection.execute(_FILL_IN[dialect], span)
     connection.execute(update(_STATE).where(_ROW).values(indexed_through=upto))
     return passed
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.audit import head
@@ -52,7 +52,10 @@ class AuditEventPatient(db.Model):
     Filled after the fact, in batches (portal/audit/listed.py): the sealed event
     row with its `patient_ids` is the record, written with the view; this index
     is derived from it. No foreign keys either: a cascade would delete index
-    rows the verifier checks.
+    rows the verifier checks, and no key on `event_id`: the verifier checks that
+    every row names an event that lists its patient, and on PostgreSQL the key's
+    check (a lock on the event's row for each patient) was two-thirds of what
+    writing the index cost.
     """
 
     __tablename__ = "audit_event_patients"
@@ -60,7 +63,7 @@ class AuditEventPatient(db.Model):
 
     # Patient first: the only reader asks "which events showed this patient".
     patient_id: Mapped[int] = mapped_column(primary_key=True)
-    event_id: Mapped[int] = mapped_column(_ID, ForeignKey("audit_events.id"), primary_key=True)
+    event_id: Mapped[int] = mapped_column(_ID, primary_key=True)
 
 
 class AuditListIndex(db.Model):
@@ -79,5 +82,5 @@ class AuditListIndex(db.Model):
 Index("ix_audit_events_patient_at", AuditEvent.patient_id, AuditEvent.at)
 Index("ix_audit_events_actor_at", AuditEvent.actor_id, AuditEvent.at)
 
-install_append_only(AuditEventPatient.__table__)  # created after audit_events (its FK)
+install_append_only(AuditEvent.metadata)  # once both audit tables exist
 head.install(AuditEvent.__table__)

@@ -31,7 +31,11 @@ def linkify(text: str | None) -> Markup:
 
 
 def waited(since: datetime | None, now: datetime | None = None) -> str:
-    """'Waiting 3 hours': how long something has waited, in words."""
+    """'Waiting 3 hours': how long something has waited, in words.
+
+    A number and an English unit, nothing else: safe in HTML as it is (the
+    inbox's `waited` slot writes it unescaped).
+    """
     if since is None:
         return ""
     seconds = max(0, int(((now or datetime.now(UTC)) - since).total_seconds()))

@@ -144,6 +144,32 @@ def test_a_slot_value_round_trips_escaped_and_cannot_forge_a_slot(app):
         assert pagecache.slot("test_echo", "<b>") == "&lt;b&gt;"  # the same, not kept
 
 
+def test_kept_markup_is_parsed_once_and_gives_the_same_page(app):
+    """`Kept` holds the markup with its placeholders found; filling it is filling the text."""
+    pagecache.register_slot("test_echo", lambda value, context: str(escape(value)))
+    pagecache.register_condition("test_even", lambda value, context: int(value) % 2 == 0)
+    with app.test_request_context("/"):
+        g.keeping = True
+        markup = Markup("<p>é</p>").join(
+            [
+                pagecache.slot("test_echo", "<b>a & b</b>"),
+                pagecache.shown_if("test_even", 1, lambda: "<i>odd</i>"),
+                pagecache.shown_if("test_even", 2, lambda: "<i>even</i>"),
+                pagecache.slot("test_echo", "x"),
+            ]
+        )
+        g.keeping = False
+        kept = pagecache.Kept.of(markup)
+        assert str(kept) == markup  # the markup, placeholders and all
+        assert pagecache.fill(kept) == pagecache.fill(markup)
+        assert pagecache.fill(kept) == (
+            "&lt;b&gt;a &amp; b&lt;/b&gt;<p>é</p><p>é</p><i>even</i><p>é</p>x"
+        )
+        assert held(kept) >= held(str(markup))  # the text is counted, and what finds the slots
+        plain = pagecache.Kept.of(Markup("<p>no slots</p>"))
+        assert pagecache.fill(plain) == "<p>no slots</p>"
+
+
 def test_shown_if_regions_are_decided_per_request(app):
     pagecache.register_condition("test_even", lambda value, context: int(value) % 2 == 0)
     with app.test_request_context("/"):
@@ -194,7 +220,7 @@ def test_a_page_holding_the_sessions_csrf_token_is_never_kept(app, clinic, templ
         token = generate_csrf()
         shown = pagecache.page(access, V11, "test/slot_token.html", load=dict)
         (name,) = pagecache.cache_of(app).keys()
-        kept = pagecache.cache_of(app).get(name)
+        kept = str(pagecache.cache_of(app).get(name))
         assert token in shown and token not in kept and "\x00csrf" in kept
 
 

@@ -329,7 +329,7 @@ class Kept:
                 parts.append((_END, "", ""))
             else:
                 name, _, value = piece.partition("\x1f")
-                value = _unescape(value)
+                name, value = sys.intern(name), _unescape(value)  # a name: one string a worker
                 parts.append((_REGION, name[1:], value) if name[0] == "?" else (_SLOT, name, value))
         size = sys.getsizeof(parts) + sum(
             sys.getsizeof(p) if isinstance(p, str) else sys.getsizeof(p[2]) + _PLACEHOLDER_BYTES
@@ -353,7 +353,7 @@ class Kept:
         return "".join(out)
 
 
-_PLACEHOLDER_BYTES = 64 + 56  # a 3-tuple, its small int and its (shared, interned) name
+_PLACEHOLDER_BYTES = 64  # a 3-tuple; its small int and its interned name are shared
 
 
 def fill(markup: Kept | Markup) -> Markup:

@@ -281,6 +281,11 @@ def _text(value: Any) -> str:
     return text
 
 
+def _placeholder(spec: str, text: str = "") -> str:
+    """A placeholder in kept markup: NUL, spec US escaped value, NUL (`/?` ends a region)."""
+    return "\x00/?\x00" if spec == "/?" else f"\x00{spec}\x1f{escape(text)}\x00"
+
+
 def shown_if(name: str, value: Any, caller: Callable[[], str]) -> Markup:
     """`{% call shown_if("name", value) %}...{% endcall %}`: the body, when the condition holds.
 
@@ -290,7 +295,7 @@ def shown_if(name: str, value: Any, caller: Callable[[], str]) -> Markup:
     text = _text(value)
     if g.get("keeping"):
         body = caller()
-        return Markup(f"\x00?{name}\x1f{escape(text)}\x00{body}\x00/?\x00")  # noqa: S704
+        return Markup(f"{_placeholder('?' + name, text)}{body}{_placeholder('/?')}")  # noqa: S704
     return Markup(caller()) if _CONDITIONS[name](text, _context()) else Markup("")  # noqa: S704
 
 
@@ -298,7 +303,7 @@ def slot(name: str, value: Any = "") -> Markup:
     """The per-request part `name` for `value`: a placeholder while a page is being kept."""
     text = _text(value)
     if g.get("keeping"):
-        return Markup(f"\x00{name}\x1f{escape(text)}\x00")  # noqa: S704 (escaped above)
+        return Markup(_placeholder(name, text))  # noqa: S704 (the value is escaped)
     return Markup(_SLOTS[name](text, _context()))  # noqa: S704 (slot functions escape)
 
 
@@ -328,9 +333,10 @@ class Kept:
             elif piece == "/?":
                 parts.append((_END, "", ""))
             else:
-                name, _, value = piece.partition("\x1f")
-                name, value = sys.intern(name), _unescape(value)  # a name: one string a worker
-                parts.append((_REGION, name[1:], value) if name[0] == "?" else (_SLOT, name, value))
+                spec, _, value = piece.partition("\x1f")
+                what = _REGION if spec[0] == "?" else _SLOT
+                name = sys.intern(spec[1:] if what == _REGION else spec)  # one string a worker
+                parts.append((what, name, _unescape(value)))
         size = sys.getsizeof(parts) + sum(
             sys.getsizeof(p) if isinstance(p, str) else sys.getsizeof(p[2]) + _PLACEHOLDER_BYTES
             for p in parts
@@ -338,19 +344,11 @@ class Kept:
         return cls(tuple(parts), size)
 
     def __str__(self) -> str:
-        out = []
-        for i, part in enumerate(self.parts):
-            if i % 2 == 0:
-                out.append(part)
-                continue
-            what, name, value = part
-            spec = (
-                "/?"
-                if what == _END
-                else f"{'?' if what == _REGION else ''}{name}\x1f{escape(value)}"
-            )
-            out.append(f"\x00{spec}\x00")
-        return "".join(out)
+        specs = {_SLOT: "", _REGION: "?", _END: "/?"}
+        return "".join(
+            part if i % 2 == 0 else _placeholder(specs[part[0]] + part[1], part[2])
+            for i, part in enumerate(self.parts)
+        )
 
 
 _PLACEHOLDER_BYTES = 64  # a 3-tuple; its small int and its interned name are shared

@@ -1,6 +1,6 @@
 """Imports every model so the metadata (and Alembic) knows every table."""
 
-from portal.audit.models import AuditEvent, AuditEventPatient, AuditListIndex
+from portal.audit.models import AuditEvent, AuditListIndex, AuditListSpan
 from portal.auth.mfa_models import RecoveryCode, TotpCredential
 from portal.auth.models import AuthSession, LoginThrottle, User
 from portal.auth.tokens import AccountToken
@@ -53,8 +53,8 @@ __all__ = [
     "AccountToken",
     "Activity",
     "AuditEvent",
-    "AuditEventPatient",
     "AuditListIndex",
+    "AuditListSpan",
     "AuthSession",
     "CareTeamMember",
     "CollaborateAnswer",

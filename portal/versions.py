@@ -56,7 +56,7 @@ PATIENT_TABLES: tuple[str, ...] = (
 # Tables with a `patient_id` that no kept page shows, and why.
 UNVERSIONED: dict[str, str] = {
     "audit_events": "the trail is never shown on a kept page",
-    "audit_event_patients": "the trail's index by patient, never shown on a kept page",
+    "audit_list_spans": "the trail's index by patient, never shown on a kept page",
     "notifications": "the outbox is not shown on patient pages",
     "plan_reviews": "what a reader has seen is read per request, not kept",
     "caregiver_invitations": "pending invitations show only on the unkept People page",

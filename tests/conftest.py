@@ -260,3 +260,21 @@ def chain_statements(app: Flask) -> int:
 
     with app.app_context():
         return EXTRA_STATEMENTS[_db.engine.dialect.name]
+
+
+def indexed_patients(event_id: int) -> list[int]:
+    """The patients whose access log finds this list event through the index (in an app context).
+
+    The reader's rule (portal/audit/listed.py): a span of the patient covers
+    the event, and the event's own sealed list names the patient.
+    """
+    from portal.audit.models import AuditEvent, AuditListSpan
+
+    names = _db.session.scalar(select(AuditEvent.patient_ids).where(AuditEvent.id == event_id))
+    listed = set((names or "").split(","))
+    covering = _db.session.scalars(
+        select(AuditListSpan.patient_id).where(
+            AuditListSpan.first_event <= event_id, AuditListSpan.last_event >= event_id
+        )
+    )
+    return sorted({patient for patient in covering if str(patient) in listed})

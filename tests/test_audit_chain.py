@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from portal import config
 from portal.audit import append_only, chain, head, listed
-from portal.audit.models import AuditEvent, AuditEventPatient
+from portal.audit.models import AuditEvent, AuditListSpan
 from portal.auth.models import User
 from portal.extensions import db
 from tests.factories import Clinic
@@ -143,33 +143,74 @@ def test_an_inserted_row_is_named(app, clinic):
 
 
 def test_a_list_event_losing_a_patient_is_named(app, clinic):
-    """The patient's access log reads audit_event_patients: removing a row there is caught."""
+    """The patient's access log reads audit_list_spans: removing a span there is caught."""
     with app.app_context():
         event = db.session.scalar(select(AuditEvent.id).where(AuditEvent.action == "list"))
         listed.index_all(db.session)
     with _intruder(app) as conn:
-        conn.execute(AuditEventPatient.__table__.delete())
+        conn.execute(AuditListSpan.__table__.delete())
     code, output = _verify(app)
     assert code == 1
-    assert f"audit row {event}: the patients it lists differ" in output
+    assert f"audit row {event}: {listed.MISSING}" in output
 
 
-@pytest.mark.parametrize("where", ["past the last", "before the first"])
-def test_an_index_row_naming_no_event_is_named(app, clinic, where):
-    """No foreign key keeps such rows out of audit_event_patients: the verifier does."""
+@pytest.mark.parametrize("where", ["past the last", "before the first", "reaching past the last"])
+def test_a_span_naming_no_event_is_named(app, clinic, where):
+    """No foreign key keeps such spans out of audit_list_spans: the verifier does."""
     _made, _doctor, _nurse, patient = clinic
     with app.app_context():
         listed.index_all(db.session)
         last = db.session.scalar(select(func.max(AuditEvent.id)))
+        listing = db.session.scalar(select(AuditEvent.id).where(AuditEvent.action == "list"))
     assert _verify(app)[0] == 0
-    nowhere = last + 5 if where == "past the last" else 0
+    first, end = {
+        "past the last": (last + 5, last + 5),
+        "before the first": (0, 0),
+        "reaching past the last": (listing, last + 5),
+    }[where]
+    spans = AuditListSpan.__table__
     with _intruder(app) as conn:
+        # The patient's span is made longer (deleted, as the database refuses a change).
+        conn.execute(spans.delete().where(spans.c.first_event == first))
         conn.execute(
-            AuditEventPatient.__table__.insert().values(event_id=nowhere, patient_id=patient.id)
+            spans.insert().values(patient_id=patient.id, first_event=first, last_event=end)
         )
     code, output = _verify(app)
     assert code == 1
-    assert f"audit row {nowhere}: has rows in audit_event_patients but no event" in output
+    assert f"audit row {end if first == listing else first}: {listed.NO_EVENT}" in output
+
+
+def test_a_span_ending_at_a_row_not_listing_its_patient_is_named(app, clinic):
+    made, doctor, _nurse, patient = clinic
+    made.login(doctor.email).get(f"/p/{patient.id}/plan")  # a row after the list event
+    with app.app_context():
+        listed.index_all(db.session)
+        last = db.session.scalar(select(func.max(AuditEvent.id)))
+        listing = db.session.scalar(select(AuditEvent.id).where(AuditEvent.action == "list"))
+    assert listing < last
+    spans = AuditListSpan.__table__
+    with _intruder(app) as conn:
+        conn.execute(spans.delete().where(spans.c.first_event == listing))
+        conn.execute(
+            spans.insert().values(patient_id=patient.id, first_event=listing, last_event=last)
+        )
+    code, output = _verify(app)
+    assert code == 1
+    assert f"audit row {last}: {listed.NOT_LISTED}" in output
+
+
+def test_removing_the_newest_rows_up_to_the_index_mark_is_named(app, clinic):
+    """The chain alone cannot tell its last rows are gone; the index knows how far it went."""
+    with app.app_context():
+        listed.index_all(db.session)
+        last = db.session.scalar(select(func.max(AuditEvent.id)))
+    with _intruder(app) as conn:
+        conn.execute(text("DELETE FROM audit_events WHERE id >= :n"), {"n": last - 1})
+    code, output = _verify(app)
+    assert code == 1
+    assert f"audit row {last - 1}: is missing: the access log's index covers rows up to {last}" in (
+        output
+    )
 
 
 def test_the_database_refuses_to_change_a_row(app, clinic):

@@ -7,12 +7,12 @@ from sqlalchemy import select, text, update
 from portal.access import CARE_TEAM_PATIENTS, care_team_params, resolve
 from portal.audit import listed
 from portal.audit.log import patient_access_log
-from portal.audit.models import AuditEvent, AuditEventPatient
+from portal.audit.models import AuditEvent
 from portal.auth.models import User
 from portal.careplan.models import CareTeamMember
 from portal.extensions import db
 from portal.goals.models import Goal
-from tests.conftest import text_of
+from tests.conftest import indexed_patients, text_of
 
 RIVERA = "rivera@example.com"
 WALK = "Walk 30 minutes a day"
@@ -109,19 +109,7 @@ def _events(app, object_type: str) -> list[tuple[int, list[int]]]:
         ids = db.session.scalars(
             select(AuditEvent.id).where(AuditEvent.object_type == object_type)
         ).all()
-        return [
-            (
-                event_id,
-                sorted(
-                    db.session.scalars(
-                        select(AuditEventPatient.patient_id).where(
-                            AuditEventPatient.event_id == event_id
-                        )
-                    )
-                ),
-            )
-            for event_id in ids
-        ]
+        return [(event_id, indexed_patients(event_id)) for event_id in ids]
 
 
 def test_a_panel_view_is_one_audit_event_naming_every_patient(demo, app):

@@ -22,7 +22,7 @@ from portal.access import resolve
 from portal.audit import chain, head
 from portal.audit.history import access_history, people_in_history
 from portal.audit.log import patient_access_log
-from portal.audit.models import AuditEvent, AuditEventPatient
+from portal.audit.models import AuditEvent, AuditListSpan
 from portal.audit.report import Filters, report_page
 from portal.auth.models import Discipline, User, UserKind
 from portal.careplan.models import CareTeamMember
@@ -38,7 +38,7 @@ PATIENTS = CLINICIANS * PANEL  # 20,000, each with an account
 GOALS = 3 * PATIENTS  # one goal in three waits for a reply: 20,000 waiting in the clinic
 DIRECT_EVENTS = 60_000
 LIST_EVENTS = 500  # each naming 50 patients
-BIG = {"users", "patients", "care_team_members", "goals", "audit_events", "audit_event_patients"}
+BIG = {"users", "patients", "care_team_members", "goals", "audit_events", "audit_list_spans"}
 
 
 def _numbers(count: int):
@@ -141,11 +141,12 @@ def _seed() -> None:
             "object_type": "goal_inbox",
         },
     )
-    _fill(
-        AuditEventPatient,
+    _fill(  # as the migration left them: a span of one event per patient and event
+        AuditListSpan,
         LIST_EVENTS * 50,
         {
-            "event_id": lambda n: DIRECT_EVENTS + (n - 1) // 50 + 1,
+            "first_event": lambda n: DIRECT_EVENTS + (n - 1) // 50 + 1,
+            "last_event": lambda n: DIRECT_EVENTS + (n - 1) // 50 + 1,
             "patient_id": lambda n: n * 37 % PATIENTS + 1,
         },
     )
@@ -358,14 +359,16 @@ def test_access_is_resolved_through_keys(app, clinic):
         _assert_indexed(statement, parameters, {"pk_patients"})
 
 
+# A patient's own events by ix_audit_events_patient_at; list events in their spans by key.
+_ACCESS_LOG_INDEXES = {"ix_audit_events_patient_at", "pk_audit_list_spans", "pk_audit_events"}
+
+
 def test_a_patients_access_log_reads_their_events_only(app, clinic):
     with app.app_context():
         statement, parameters = _statement_of(
-            lambda: patient_access_log(clinic["patient_id"]), "audit_event_patients"
+            lambda: patient_access_log(clinic["patient_id"]), "audit_list_spans"
         )
-        plan = _assert_indexed(
-            statement, parameters, {"ix_audit_events_patient_at", "pk_audit_event_patients"}
-        )
+        plan = _assert_indexed(statement, parameters, _ACCESS_LOG_INDEXES)
         if db.engine.dialect.name == "postgresql":
             assert _rows_read(plan, "audit_events") <= 20, plan
 
@@ -375,15 +378,13 @@ def test_who_has_seen_my_information_reads_the_patients_events_only(app, clinic,
     actor = clinic["clinician_id"] if one_person else None
     with app.app_context():
         statement, parameters = _statement_of(
-            lambda: access_history(clinic["patient_id"], actor_id=actor), "audit_event_patients"
+            lambda: access_history(clinic["patient_id"], actor_id=actor), "audit_list_spans"
         )
-        plan = _assert_indexed(
-            statement, parameters, {"ix_audit_events_patient_at", "pk_audit_event_patients"}
-        )
+        plan = _assert_indexed(statement, parameters, _ACCESS_LOG_INDEXES)
         if db.engine.dialect.name == "postgresql":
             assert _rows_read(plan, "audit_events") <= 20, plan
         statement, parameters = _statement_of(
-            lambda: people_in_history(clinic["patient_id"], actor), "audit_event_patients"
+            lambda: people_in_history(clinic["patient_id"], actor), "audit_list_spans"
         )
         _assert_indexed(statement, parameters, {"ix_audit_events_patient_at"})
 

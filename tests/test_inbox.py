@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, insert, select, text, update
 from portal import pagecache
 from portal.audit import listed
 from portal.audit.log import patient_access_log
-from portal.audit.models import AuditEvent, AuditEventPatient
+from portal.audit.models import AuditEvent
 from portal.auth.models import Discipline
 from portal.careplan.models import CareTeamMember, Sensitivity
 from portal.clinic import inbox as inbox_service
@@ -19,7 +19,7 @@ from portal.clinic.inbox import PAGE_SIZE
 from portal.extensions import db
 from portal.goals.models import Goal, GoalCategory, GoalStatus, ProgressEntry
 from portal.patients import Patient
-from tests.conftest import chain_statements, text_of
+from tests.conftest import chain_statements, indexed_patients, text_of
 
 RIVERA = "rivera@example.com"
 
@@ -149,12 +149,7 @@ def _listed(app, object_type: str) -> list[tuple[str, list[int]]]:
         result = []
         for event_id, names, patient_id in events:
             assert patient_id is None
-            indexed = db.session.scalars(
-                select(AuditEventPatient.patient_id)
-                .where(AuditEventPatient.event_id == event_id)
-                .order_by(AuditEventPatient.patient_id)
-            ).all()
-            result.append((names, indexed))
+            result.append((names, indexed_patients(event_id)))
         return result
 
 

@@ -25,6 +25,9 @@ down_revision = '0e8ded07b136'
 branch_labels = None
 depends_on = None
 
+# The audit tables at this revision (append_only.TABLES is today's).
+_AUDIT_TABLES = ("audit_events", "audit_event_patients")
+
 _ID = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
 
 
@@ -61,11 +64,11 @@ def upgrade():
     _seal_existing(op.get_bind())
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.alter_column('mac', existing_type=sa.String(length=64), nullable=False)
-    append_only.create(op.get_bind())
+    append_only.create(op.get_bind(), _AUDIT_TABLES)
 
 
 def downgrade():
-    append_only.drop(op.get_bind())
+    append_only.drop(op.get_bind(), _AUDIT_TABLES)
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_column('mac')
         batch_op.drop_column('path')

@@ -22,19 +22,22 @@ down_revision = "c8e2f4a6b1d3"
 branch_labels = None
 depends_on = None
 
+# The audit tables at this revision (append_only.TABLES is today's).
+_AUDIT_TABLES = ("audit_events", "audit_event_patients")
+
 _KEY = "fk_audit_event_patients_event_id_audit_events"
 
 
 def upgrade():
     # SQLite rebuilds the table (a batch copy): its UPDATE trigger goes with it.
-    append_only.drop(op.get_bind())
+    append_only.drop(op.get_bind(), _AUDIT_TABLES)
     with op.batch_alter_table("audit_event_patients", schema=None) as batch_op:
         batch_op.drop_constraint(_KEY, type_="foreignkey")
-    append_only.create(op.get_bind())
+    append_only.create(op.get_bind(), _AUDIT_TABLES)
 
 
 def downgrade():
-    append_only.drop(op.get_bind())
+    append_only.drop(op.get_bind(), _AUDIT_TABLES)
     with op.batch_alter_table("audit_event_patients", schema=None) as batch_op:
         batch_op.create_foreign_key(_KEY, "audit_events", ["event_id"], ["id"])
-    append_only.create(op.get_bind())
+    append_only.create(op.get_bind(), _AUDIT_TABLES)

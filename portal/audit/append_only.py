@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, MetaData, event, text
 
-TABLES = ("audit_events", "audit_event_patients")
+TABLES = ("audit_events", "audit_list_spans")
 _MESSAGE = "the audit trail is append-only: its rows are never changed"
 
 _PG_FUNCTION = f"""
@@ -22,12 +22,15 @@ $$
 """
 
 
-def create(conn: Connection) -> None:
-    """Create the triggers refusing UPDATE on the audit tables."""
+def create(conn: Connection, tables: tuple[str, ...] = TABLES) -> None:
+    """Create the triggers refusing UPDATE on the audit tables.
+
+    A migration names the tables as they were at its revision: `TABLES` is today's.
+    """
     postgres = conn.dialect.name == "postgresql"
     if postgres:
         conn.execute(text(_PG_FUNCTION))
-    for table in TABLES:
+    for table in tables:
         name = f"trg_{table}_append_only"
         if postgres:
             statement = (
@@ -42,10 +45,10 @@ def create(conn: Connection) -> None:
         conn.execute(text(statement))
 
 
-def drop(conn: Connection) -> None:
+def drop(conn: Connection, tables: tuple[str, ...] = TABLES) -> None:
     """Remove what `create` made (a migration's downgrade, a test playing the intruder)."""
     postgres = conn.dialect.name == "postgresql"
-    for table in TABLES:
+    for table in tables:
         on = f" ON {table}" if postgres else ""
         conn.execute(text(f"DROP TRIGGER IF EXISTS trg_{table}_append_only{on}"))
     if postgres:

@@ -21,7 +21,7 @@ class AuditEvent(db.Model):
     A view of one patient's information names them in `patient_id`. A list
     view (panel, inbox, search) is ONE event naming every patient it showed in
     `patient_ids` (sorted, comma-separated: part of the row, so the seal covers
-    the list) and, for each patient's access log, in `AuditEventPatient`.
+    the list) and, for each patient's access log, in `AuditListSpan`.
 
     Rows are never updated or deleted: `mac` seals each row and the one before
     it (portal/audit/chain.py). So `actor_id` and `patient_id` carry no foreign
@@ -46,30 +46,38 @@ class AuditEvent(db.Model):
     mac: Mapped[str] = mapped_column(String(64))  # HMAC-SHA256 over this row and the last mac
 
 
-class AuditEventPatient(db.Model):
-    """A patient shown by a list event: the patient's access log finds the event here.
+class AuditListSpan(db.Model):
+    """Where the list events that showed a patient are: a span of the trail per batch.
 
     Filled after the fact, in batches (portal/audit/listed.py): the sealed event
     row with its `patient_ids` is the record, written with the view; this index
-    is derived from it. No foreign keys either: a cascade would delete index
-    rows the verifier checks, and no key on `event_id`: the verifier checks that
-    every row names an event that lists its patient, and on PostgreSQL the key's
-    check (a lock on the event's row for each patient) was two-thirds of what
-    writing the index cost.
+    is derived from it. A batch writes one span per patient it saw, from the
+    first list event in the batch that showed them to the last, not one row per
+    patient and event: an inbox shows the same fifty patients view after view,
+    and fifty rows a view were a tenth of PostgreSQL's inbox throughput. A
+    reader reads the events in a patient's spans and keeps those whose sealed
+    `patient_ids` name the patient, so the index can only say where to look,
+    never add an event to a log. The verifier checks that every patient of
+    every indexed list event is covered, and that each span starts and ends at
+    an event listing its patient.
+
+    No foreign keys: a cascade would delete spans the verifier checks, and a
+    key's check on PostgreSQL locks the event's row.
     """
 
-    __tablename__ = "audit_event_patients"
-    __table_args__ = {"sqlite_with_rowid": False}  # the key is the whole row: one b-tree
+    __tablename__ = "audit_list_spans"
+    __table_args__ = {"sqlite_with_rowid": False}  # a few columns, read by key: one b-tree
 
-    # Patient first: the only reader asks "which events showed this patient".
+    # Patient first: the only reader asks "where are the events that showed this patient".
     patient_id: Mapped[int] = mapped_column(primary_key=True)
-    event_id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    first_event: Mapped[int] = mapped_column(_ID, primary_key=True)
+    last_event: Mapped[int] = mapped_column(_ID)
 
 
 class AuditListIndex(db.Model):
     """How far the list events are indexed: one row, id 1 (portal/audit/listed.py).
 
-    Events up to `indexed_through` have their rows in `audit_event_patients`;
+    Events up to `indexed_through` are covered by `audit_list_spans`;
     later ones wait for the next batch, which every reader of the index runs first.
     """
 
@@ -81,6 +89,8 @@ class AuditListIndex(db.Model):
 
 Index("ix_audit_events_patient_at", AuditEvent.patient_id, AuditEvent.at)
 Index("ix_audit_events_actor_at", AuditEvent.actor_id, AuditEvent.at)
+# The verifier walks the spans in trail order beside the events (portal/audit/chain.py).
+Index("ix_audit_list_spans_first_event", AuditListSpan.first_event)
 
 install_append_only(AuditEvent.metadata)  # once both audit tables exist
 head.install(AuditEvent.__table__)

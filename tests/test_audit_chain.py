@@ -154,49 +154,34 @@ def test_a_list_event_losing_a_patient_is_named(app, clinic):
     assert f"audit row {event}: {listed.MISSING}" in output
 
 
-@pytest.mark.parametrize("where", ["past the last", "before the first", "reaching past the last"])
-def test_a_span_naming_no_event_is_named(app, clinic, where):
-    """No foreign key keeps such spans out of audit_list_spans: the verifier does."""
-    _made, _doctor, _nurse, patient = clinic
-    with app.app_context():
-        listed.index_all(db.session)
-        last = db.session.scalar(select(func.max(AuditEvent.id)))
-        listing = db.session.scalar(select(AuditEvent.id).where(AuditEvent.action == "list"))
-    assert _verify(app)[0] == 0
-    first, end = {
-        "past the last": (last + 5, last + 5),
-        "before the first": (0, 0),
-        "reaching past the last": (listing, last + 5),
-    }[where]
-    spans = AuditListSpan.__table__
-    with _intruder(app) as conn:
-        # The patient's span is made longer (deleted, as the database refuses a change).
-        conn.execute(spans.delete().where(spans.c.first_event == first))
-        conn.execute(
-            spans.insert().values(patient_id=patient.id, first_event=first, last_event=end)
-        )
-    code, output = _verify(app)
-    assert code == 1
-    assert f"audit row {end if first == listing else first}: {listed.NO_EVENT}" in output
-
-
-def test_a_span_ending_at_a_row_not_listing_its_patient_is_named(app, clinic):
+@pytest.mark.parametrize(
+    "where", ["past the last", "before the first", "reaching past the last", "to a direct view"]
+)
+def test_a_span_made_by_hand_is_named(app, clinic, where):
+    """No foreign key keeps a span out of audit_list_spans or holds its ends: the verifier does."""
     made, doctor, _nurse, patient = clinic
     made.login(doctor.email).get(f"/p/{patient.id}/plan")  # a row after the list event
     with app.app_context():
         listed.index_all(db.session)
         last = db.session.scalar(select(func.max(AuditEvent.id)))
         listing = db.session.scalar(select(AuditEvent.id).where(AuditEvent.action == "list"))
-    assert listing < last
+    assert _verify(app)[0] == 0 and listing < last
+    first, end, named, reason = {
+        "past the last": (last + 5, last + 5, last + 5, listed.NO_EVENT),
+        "before the first": (0, 0, 0, listed.NO_EVENT),
+        "reaching past the last": (listing, last + 5, last + 5, listed.NO_EVENT),
+        "to a direct view": (listing, last, last, listed.NOT_LISTED),
+    }[where]
     spans = AuditListSpan.__table__
     with _intruder(app) as conn:
-        conn.execute(spans.delete().where(spans.c.first_event == listing))
+        # A span made longer is deleted and written again: the database refuses a change.
+        conn.execute(spans.delete().where(spans.c.first_event == first))
         conn.execute(
-            spans.insert().values(patient_id=patient.id, first_event=listing, last_event=last)
+            spans.insert().values(patient_id=patient.id, first_event=first, last_event=end)
         )
     code, output = _verify(app)
     assert code == 1
-    assert f"audit row {last}: {listed.NOT_LISTED}" in output
+    assert f"audit row {named}: {reason}" in output
 
 
 def test_removing_the_newest_rows_up_to_the_index_mark_is_named(app, clinic):

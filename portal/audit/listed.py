@@ -33,7 +33,19 @@ only makes the next batch cover the events again from the sealed rows.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Subquery, bindparam, func, literal, select, text, update
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Subquery,
+    bindparam,
+    func,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -164,12 +176,12 @@ def events_showing(patient_id: int) -> Subquery:
         .distinct()
         .select_from(span)
         .join(AuditEvent, AuditEvent.id.between(span.first_event, span.last_event))
-        .where(span.patient_id == patient_id, lists(AuditEvent.patient_ids, patient_id))
+        .where(span.patient_id == patient_id, _lists(AuditEvent.patient_ids, patient_id))
         .subquery("showing")
     )
 
 
-def lists(patient_ids, patient_id: int):
+def _lists(patient_ids: Any, patient_id: int) -> ColumnElement[bool]:
     """SQL: the comma-separated list `patient_ids` names `patient_id`."""
     return (literal(",") + patient_ids + literal(",")).like(f"%,{int(patient_id)},%")
 

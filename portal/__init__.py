@@ -38,8 +38,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
+    from portal.db_events import engine_options
     from portal.extensions import csrf, db, login_manager
 
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
+        app.config["SQLALCHEMY_DATABASE_URI"], app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    )
     db.init_app(app)
     if app.config["MIGRATIONS"] or click.get_current_context(silent=True) is not None:
         register_migrations(app)

@@ -14,15 +14,29 @@ request that keeps losing to others could wait past a short timeout. With 32
 workers posting entries, 5 s answered 500 "database is locked" to 7 of 160
 requests; a request now waits as long as gunicorn lets a worker live (30 s).
 Keeping the time the lock is held short matters more: the entry POST reads
-everything first and writes last (portal/goals/entries.py).
+everything first and writes last (portal/goals/entries.py). And the portal's
+own writers do not meet the busy handler's sleeps among themselves: they wait
+their turn in a queue the kernel wakes (portal/sqlite_queue.py).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from portal.sqlite_queue import QueuedConnection
+
 BUSY_TIMEOUT_MS = 30_000  # gunicorn's default worker timeout: wait, never fail
+
+
+def engine_options(uri: str, options: dict[str, Any]) -> dict[str, Any]:
+    """`SQLALCHEMY_ENGINE_OPTIONS` for `uri`: on SQLite, connections whose writers queue."""
+    if not uri.startswith("sqlite"):
+        return options
+    connect_args = {"factory": QueuedConnection, **options.get("connect_args", {})}
+    return {**options, "connect_args": connect_args}
 
 
 def configure_engine(engine: Engine) -> None:

@@ -237,3 +237,33 @@ def test_the_portal_queues_its_writers_on_sqlite_only(app):
         finally:
             raw.close()
     assert is_queued == app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+
+
+def test_the_portal_s_sqlite_connections_are_set_for_many_writers(app):
+    """WAL, NORMAL sync, a long busy timeout and a checkpoint every 10,000 pages."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("SQLite's pragmas")
+    with app.app_context():
+        raw = db.engine.raw_connection()
+        try:
+            found = {
+                name: raw.driver_connection.execute(f"PRAGMA {name}").fetchone()[0]
+                for name in (
+                    "journal_mode",
+                    "synchronous",
+                    "busy_timeout",
+                    "wal_autocheckpoint",
+                    "journal_size_limit",
+                    "foreign_keys",
+                )
+            }
+        finally:
+            raw.close()
+    assert found == {
+        "journal_mode": "wal",
+        "synchronous": 1,  # NORMAL
+        "busy_timeout": 30_000,
+        "wal_autocheckpoint": 10_000,
+        "journal_size_limit": 64 * 1024 * 1024,
+        "foreign_keys": 1,
+    }

@@ -37,6 +37,7 @@ import os
 import re
 import sqlite3
 import threading
+import weakref
 from typing import Any
 
 # The statements after which sqlite3 (isolation_level "") has begun a transaction
@@ -58,13 +59,15 @@ class _Queue:
     def _reset(self) -> None:
         self.pid = os.getpid()
         self.fd: int | None = None  # opened on first use, in the process that uses it
-        self.owner: QueuedConnection | None = None
+        # The connection in line, weakly: one dropped without a close (its
+        # transaction then rolled back by sqlite3) lets the queue go with it.
+        self.owner: weakref.ref[QueuedConnection] | None = None
         self.guard = threading.Lock()  # held while a connection of this process is in line
 
     def enter(self, connection: QueuedConnection) -> None:
         if self.pid != os.getpid():
             self._reset()  # a forked child: its parent's place in line is not its own
-        if self.owner is connection or not self.guard.acquire(blocking=False):
+        if self.holds(connection) or not self.guard.acquire(blocking=False):
             return  # in line already, or another connection of this process is
         try:
             if self.fd is None:
@@ -73,11 +76,20 @@ class _Queue:
         except OSError:
             self.guard.release()  # no queue (a read-only directory): SQLite's own wait
             return
-        self.owner = connection
+        self.owner = weakref.ref(connection, self._dropped)
+
+    def holds(self, connection: QueuedConnection) -> bool:
+        return self.owner is not None and self.owner() is connection
 
     def leave(self, connection: QueuedConnection) -> None:
-        if self.owner is not connection or self.pid != os.getpid():
-            return
+        if self.holds(connection) and self.pid == os.getpid():
+            self._let_go()
+
+    def _dropped(self, owner: weakref.ref[QueuedConnection]) -> None:
+        if self.owner is owner and self.pid == os.getpid():
+            self._let_go()
+
+    def _let_go(self) -> None:
         self.owner = None
         try:
             fcntl.flock(self.fd, fcntl.LOCK_UN)

@@ -10,6 +10,7 @@ is certain without timing anything.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import sqlite3
 import subprocess
@@ -54,7 +55,7 @@ def _connect(path: Path, timeout: float = 0) -> QueuedConnection:
 
 
 def _holds(connection: QueuedConnection) -> bool:
-    return connection._queue is not None and connection._queue.owner is connection
+    return connection._queue is not None and connection._queue.holds(connection)
 
 
 def _blocked_in_queue(pid: int) -> bool:
@@ -166,6 +167,21 @@ def test_a_failed_write_holds_the_queue_until_its_rollback(database):
     connection.close()
 
 
+def test_a_connection_dropped_in_a_write_lets_the_queue_go(database):
+    """Never closed, only forgotten: sqlite3 rolls it back, and the queue is let go."""
+    dropped = _connect(database)
+    dropped.execute("INSERT INTO t VALUES ('never committed')")
+    queue = dropped._queue
+    assert queue.holds(dropped)
+    del dropped
+    gc.collect()
+    assert queue.owner is None
+    second = _start_writer(database)  # busy timeout 0: SQLite's lock must be free too
+    out, err = second.communicate(timeout=30)
+    assert second.returncode == 0, err
+    assert out.strip() == "second"
+
+
 def test_a_second_connection_of_the_process_does_not_wait_behind_its_own(database):
     """It meets SQLite's lock (and its busy timeout) instead of waiting forever."""
     first = _connect(database)
@@ -201,9 +217,13 @@ def test_a_forked_process_queues_on_its_own(database):
     connections must not cross a fork (gunicorn's master opens none).
     """
     queue = sqlite_queue._queue_for(database)
-    holder = object()
+
+    class Holder:
+        pass
+
+    holder = Holder()
     queue.enter(holder)
-    assert queue.owner is holder
+    assert queue.holds(holder)
     pid = os.fork()
     if pid == 0:  # the child: its parent's place in line must not be taken for its own
         code = 1

@@ -22,7 +22,7 @@ Which statements open a write transaction is decided as `sqlite3` decides it
 (Python 3.11's legacy transaction control): an INSERT, UPDATE, DELETE or
 REPLACE outside a transaction makes it BEGIN first, and the portal's own
 `BEGIN IMMEDIATE` (portal/db_events.py) takes the write lock at once. A read
-never queues.
+never queues, nor does a script run with `executescript` (nothing here does).
 
 One process holds the queue for one connection at a time: a second connection
 of the same process that wants to write while the first is in line does not
@@ -102,7 +102,7 @@ _queues_guard = threading.Lock()
 
 
 def _queue_for(database: Any) -> _Queue | None:
-    name = os.fspath(database)
+    name = os.fsdecode(database)
     if not name or name == ":memory:" or name.startswith("file:"):
         return None  # no file of its own to queue beside (URI names are not used here)
     path = os.path.abspath(name) + "-writers"
@@ -146,6 +146,14 @@ class QueuedConnection(sqlite3.Connection):
 
     def executemany(self, sql: str, parameters: Any, /) -> Any:
         return self.cursor().executemany(sql, parameters)
+
+    def executescript(self, script: str, /) -> Any:
+        # A script does not queue (its statements meet SQLite's busy handler), but
+        # it commits what was open first: that ends this connection's turn.
+        try:
+            return super().executescript(script)
+        finally:
+            self._after()
 
     def _before(self, sql: str) -> None:
         if self._queue is None or self.in_transaction:

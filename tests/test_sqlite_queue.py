@@ -156,6 +156,19 @@ def test_a_write_that_leaves_no_transaction_leaves_the_queue(database, statement
     connection.close()
 
 
+def test_a_script_commits_what_was_open_and_so_leaves_the_queue(database):
+    connection = _connect(database)
+    connection.execute("INSERT INTO t VALUES ('first')")
+    assert _holds(connection)
+    connection.executescript("SELECT 1;")  # sqlite3 commits the open transaction first
+    assert not connection.in_transaction and not _holds(connection)
+    second = _start_writer(database)
+    out, err = second.communicate(timeout=30)
+    assert second.returncode == 0, err
+    assert out.strip() == "first,second"
+    connection.close()
+
+
 def test_a_failed_write_holds_the_queue_until_its_rollback(database):
     connection = _connect(database)
     connection.execute("INSERT INTO t VALUES ('same')")

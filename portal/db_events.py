@@ -23,10 +23,10 @@ copies the newest version of each page back into the database file, and runs
 in the request whose commit crossed the threshold. At SQLite's default (1,000
 pages) the spread entry POST checkpointed often, each time copying again the
 same hot pages (the patient's version, the day totals, the audit trail's tail,
-the indexes' last leaves). Every 10,000 pages (about 40 MiB of
-log) answered 6% more of those POSTs (interleaved A/B, 6 rounds each,
-2026-12-04); the log file is cut back to 64 MiB after a checkpoint if a long
-reader let it grow past that.
+the indexes' last leaves). Every 10,000 pages (about 40 MiB of log) answered
+6% more of those POSTs (interleaved A/B, 6 rounds each, 2026-12-04); the log
+file is cut back to 64 MiB after a checkpoint if a long reader let it grow
+past that.
 """
 
 from __future__ import annotations

@@ -114,20 +114,10 @@ class QueuedCursor(sqlite3.Cursor):
     """A cursor whose statements that begin a write transaction first queue for it."""
 
     def execute(self, sql: str, parameters: Any = (), /) -> QueuedCursor:
-        connection: QueuedConnection = self.connection
-        connection._before(sql)
-        try:
-            return super().execute(sql, parameters)
-        finally:
-            connection._after()
+        return self.connection._in_turn(super().execute, sql, parameters)
 
     def executemany(self, sql: str, parameters: Any, /) -> QueuedCursor:
-        connection: QueuedConnection = self.connection
-        connection._before(sql)
-        try:
-            return super().executemany(sql, parameters)
-        finally:
-            connection._after()
+        return self.connection._in_turn(super().executemany, sql, parameters)
 
 
 class QueuedConnection(sqlite3.Connection):
@@ -152,6 +142,14 @@ class QueuedConnection(sqlite3.Connection):
         # it commits what was open first: that ends this connection's turn.
         try:
             return super().executescript(script)
+        finally:
+            self._after()
+
+    def _in_turn(self, run: Any, sql: str, parameters: Any) -> Any:
+        """`run(sql, parameters)`, first queuing if it opens a write transaction."""
+        self._before(sql)
+        try:
+            return run(sql, parameters)
         finally:
             self._after()
 
